@@ -1,0 +1,47 @@
+// Internal: the Linux futex, for sleeping on a 32-bit atomic with a deadline.
+//
+// std::atomic::wait has no timeout, and a mutex + condition variable costs a lock
+// on every completion. Futures and the thread pool's parked workers sleep on
+// their own state word instead, so the hot path is one atomic exchange and a
+// wake-up system call happens only when somebody actually sleeps.
+#pragma once
+
+#include <atomic>     // the words we sleep on
+#include <chrono>     // deadlines
+#include <cstdint>    // std::uint32_t
+#include <optional>   // "no deadline"
+
+namespace tandem::detail {
+
+using Clock = std::chrono::steady_clock;
+using Deadline = std::optional<Clock::time_point>;
+
+/// Sleeps while `word` holds `expected`, until woken or `deadline` passes.
+/// Returns false only when the deadline passed. Spurious returns are possible:
+/// callers re-check their condition in a loop.
+bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected, Deadline deadline) noexcept;
+
+/// Wakes up to `count` threads sleeping on `word`.
+void futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept;
+
+/// Turns a relative timeout into a deadline, saturating instead of overflowing
+/// for huge durations.
+template <class Rep, class Period>
+Clock::time_point deadline_after(std::chrono::duration<Rep, Period> timeout) noexcept {
+    const auto now = Clock::now();
+    if (timeout <= std::chrono::duration<Rep, Period>::zero()) return now;
+    const auto limit = std::chrono::duration_cast<std::chrono::duration<double>>(Clock::time_point::max() - now);
+    if (std::chrono::duration_cast<std::chrono::duration<double>>(timeout) >= limit) return Clock::time_point::max();
+    return now + std::chrono::ceil<Clock::duration>(timeout);
+}
+
+/// A short pause inside a spin loop.
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+}
+
+}  // namespace tandem::detail

@@ -1,0 +1,173 @@
+// tandem/errors.hpp — every exception tandem throws, in one place.
+//
+// The names are Python's (concurrent.futures, queue, threading, multiprocessing)
+// plus the few that exist because tandem does more than Python does
+// (WorkerCrashed, RemoteError, FrameError). All derive from tandem::Error, which
+// derives from std::runtime_error, so `catch (const std::exception&)` still works.
+//
+//     try {
+//         auto value = future.result(std::chrono::milliseconds(100));
+//     } catch (const tandem::TimeoutError&) {
+//         // not done yet
+//     } catch (const tandem::CancelledError&) {
+//         // someone called cancel()
+//     }
+#pragma once
+
+#include <stdexcept>  // std::runtime_error, the base of tandem::Error
+#include <string>     // messages and remote type names
+#include <sys/types.h>  // pid_t in WorkerCrashed
+
+namespace tandem {
+
+/// Base of every tandem exception.
+class Error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// --- concurrent.futures -----------------------------------------------------
+
+/// The future was cancelled (Python: concurrent.futures.CancelledError).
+class CancelledError : public Error {
+public:
+    CancelledError() : Error("future was cancelled") {}
+    using Error::Error;
+};
+
+/// A bounded wait ran out of time (Python: TimeoutError).
+class TimeoutError : public Error {
+public:
+    TimeoutError() : Error("timed out") {}
+    using Error::Error;
+};
+
+/// An operation is not valid in the future's current state, such as setting the
+/// result of a future that is already done (Python: InvalidStateError).
+class InvalidStateError : public Error {
+public:
+    using Error::Error;
+};
+
+/// The executor can no longer run work: a worker failed to initialize, or the
+/// workers keep dying at start-up (Python: BrokenExecutor).
+class BrokenExecutor : public Error {
+public:
+    using Error::Error;
+};
+
+/// A ThreadPoolExecutor whose initializer failed (Python: BrokenThreadPool).
+class BrokenThreadPool : public BrokenExecutor {
+public:
+    using BrokenExecutor::BrokenExecutor;
+};
+
+/// A process pool that cannot start workers (Python: BrokenProcessPool). Unlike
+/// Python, a single crashed worker does not raise this: see WorkerCrashed.
+class BrokenProcessPool : public BrokenExecutor {
+public:
+    using BrokenExecutor::BrokenExecutor;
+};
+
+// --- Python built-ins that tandem's API raises -------------------------------
+
+/// Python's RuntimeError: misuse such as releasing an unlocked lock, starting a
+/// thread twice or joining the current thread.
+class RuntimeError : public Error {
+public:
+    using Error::Error;
+};
+
+/// Python's ValueError: an argument out of range, a semaphore released too many
+/// times, task_done() called too many times.
+class ValueError : public Error {
+public:
+    using Error::Error;
+};
+
+// --- queue ------------------------------------------------------------------
+
+/// get() on an empty queue without blocking, or after its timeout (queue.Empty).
+class Empty : public Error {
+public:
+    Empty() : Error("queue is empty") {}
+    using Error::Error;
+};
+
+/// put() on a full queue without blocking, or after its timeout (queue.Full).
+class Full : public Error {
+public:
+    Full() : Error("queue is full") {}
+    using Error::Error;
+};
+
+/// put() or get() on a queue that has been shut down (queue.ShutDown, 3.13).
+class ShutDown : public Error {
+public:
+    ShutDown() : Error("queue has been shut down") {}
+    using Error::Error;
+};
+
+// --- threading --------------------------------------------------------------
+
+/// A Barrier was aborted or reset, or a wait on it timed out
+/// (threading.BrokenBarrierError).
+class BrokenBarrierError : public Error {
+public:
+    BrokenBarrierError() : Error("barrier is broken") {}
+    using Error::Error;
+};
+
+// --- multiprocessing --------------------------------------------------------
+
+/// Base of process-related failures (multiprocessing.ProcessError).
+class ProcessError : public Error {
+public:
+    using Error::Error;
+};
+
+/// The worker process running a task died before finishing it: a signal
+/// (segfault, abort, SIGKILL, OOM kill) or an exit() inside the task. Only that
+/// task fails; the pool replaces the worker. Python has no equivalent: its
+/// BrokenProcessPool poisons the whole pool.
+class WorkerCrashed : public ProcessError {
+public:
+    /// `signal_number` is the killing signal, or 0 if the worker exited with
+    /// `exit_code`.
+    WorkerCrashed(pid_t pid, int signal_number, int exit_code, const std::string& message)
+        : ProcessError(message), pid_(pid), signal_(signal_number), exit_code_(exit_code) {}
+    pid_t pid() const noexcept { return pid_; }
+    /// The signal that killed the worker, 0 if it exited.
+    int signal_number() const noexcept { return signal_; }
+    /// The worker's exit status if it exited, 0 if it was killed by a signal.
+    int exit_code() const noexcept { return exit_code_; }
+
+private:
+    pid_t pid_;
+    int signal_;
+    int exit_code_;
+};
+
+/// An exception thrown in another process whose type is not registered with
+/// tandem: it keeps the remote type's name and message.
+class RemoteError : public Error {
+public:
+    RemoteError(std::string type_name, std::string message)
+        : Error(type_name + ": " + message), type_name_(std::move(type_name)),
+          message_(std::move(message)) {}
+    const std::string& type_name() const noexcept { return type_name_; }
+    const std::string& message() const noexcept { return message_; }
+
+private:
+    std::string type_name_;
+    std::string message_;
+};
+
+/// A message from another process that is truncated, oversized, corrupted or of
+/// the wrong version. It is rejected before any of its contents is decoded.
+class FrameError : public Error {
+public:
+    using Error::Error;
+};
+
+}  // namespace tandem

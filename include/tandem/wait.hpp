@@ -1,0 +1,200 @@
+// tandem/wait.hpp — concurrent.futures.wait() and as_completed().
+//
+// Both take any range of futures — from one executor or several, of one type or
+// mixed through AnyFuture — and, like Python, treat duplicates as one future.
+//
+//     std::vector<tandem::Future<int>> fs = ...;
+//     auto [done, not_done] = tandem::wait(fs, std::chrono::seconds(1),
+//                                          tandem::ReturnWhen::FirstException);
+//
+//     for (tandem::Future<int> f : tandem::as_completed(fs, std::chrono::seconds(5)))
+//         use(f.result());   // in completion order; TimeoutError if 5 s pass first
+//
+// Only futures that finished, or whose cancellation the executor has seen,
+// count as done (Python's FINISHED and CANCELLED_AND_NOTIFIED).
+#pragma once
+
+#include <chrono>         // timeouts
+#include <cstddef>        // std::size_t
+#include <deque>          // futures ready to be yielded
+#include <string>         // timeout message
+#include <iterator>       // iterator tags
+#include <memory>         // the collector outlives moves of the range
+#include <optional>       // "no timeout"
+#include <ranges>         // input ranges of futures
+#include <unordered_map>  // state -> future, for as_completed
+#include <vector>         // results
+
+#include "tandem/future.hpp"
+
+namespace tandem {
+
+/// When wait() returns (Python: FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED).
+enum class ReturnWhen { FirstCompleted, FirstException, AllCompleted };
+inline constexpr ReturnWhen FIRST_COMPLETED = ReturnWhen::FirstCompleted;
+inline constexpr ReturnWhen FIRST_EXCEPTION = ReturnWhen::FirstException;
+inline constexpr ReturnWhen ALL_COMPLETED = ReturnWhen::AllCompleted;
+
+/// What wait() returns (Python: DoneAndNotDoneFutures), each in input order.
+template <class F>
+struct DoneAndNotDone {
+    std::vector<F> done;
+    std::vector<F> not_done;
+};
+
+namespace detail {
+
+/// Blocks until `when` holds for `states` or `deadline` passes.
+void wait_for(const std::vector<FutureStateBase*>& states, Deadline deadline, ReturnWhen when);
+
+/// as_completed()'s waiter: collects futures in the order they complete.
+class CompletionCollector final : public Waiter {
+public:
+    void on_complete(FutureStateBase& future, Outcome outcome) noexcept override;
+    /// Moves what completed since the last call into `out`; waits until there
+    /// is something or `deadline` passes.
+    bool take(std::vector<FutureStateBase*>& out, Deadline deadline);
+
+private:
+    std::mutex mutex_;
+    std::vector<FutureStateBase*> finished_;
+    std::atomic<std::uint32_t> signal_{0};
+};
+
+template <class F>
+std::vector<F> unique_futures(auto&& futures) {
+    std::vector<F> unique;
+    std::unordered_map<FutureStateBase*, bool> seen;
+    for (auto&& future : futures) {
+        if (seen.emplace(future.state(), true).second) unique.push_back(future);
+    }
+    return unique;
+}
+
+template <class R>
+using future_of = std::ranges::range_value_t<R>;
+
+}  // namespace detail
+
+/// Waits for the futures, returning when `when` holds or `deadline` passes.
+template <std::ranges::input_range R>
+DoneAndNotDone<detail::future_of<R>> wait(R&& futures, detail::Deadline deadline,
+                                          ReturnWhen when = ReturnWhen::AllCompleted) {
+    using F = detail::future_of<R>;
+    std::vector<F> unique = detail::unique_futures<F>(futures);
+    std::vector<detail::FutureStateBase*> states;
+    states.reserve(unique.size());
+    for (const F& f : unique) states.push_back(f.state());
+    detail::wait_for(states, deadline, when);
+    DoneAndNotDone<F> result;
+    for (F& f : unique) (f.state()->notified_done() ? result.done : result.not_done).push_back(std::move(f));
+    return result;
+}
+
+/// wait() with no timeout.
+template <std::ranges::input_range R>
+DoneAndNotDone<detail::future_of<R>> wait(R&& futures, ReturnWhen when = ReturnWhen::AllCompleted) {
+    return wait(std::forward<R>(futures), detail::Deadline{}, when);
+}
+
+/// wait() giving up after `timeout`; what is not done then is in not_done.
+template <std::ranges::input_range R, class Rep, class Period>
+DoneAndNotDone<detail::future_of<R>> wait(R&& futures, std::chrono::duration<Rep, Period> timeout,
+                                          ReturnWhen when = ReturnWhen::AllCompleted) {
+    return wait(std::forward<R>(futures), detail::Deadline{detail::deadline_after(timeout)}, when);
+}
+
+/// The range as_completed() returns; iterate it once.
+template <class F>
+class AsCompleted {
+public:
+    AsCompleted(std::vector<F> futures, detail::Deadline deadline)
+        : deadline_(deadline), total_(futures.size()), collector_(std::make_unique<detail::CompletionCollector>()) {
+        for (F& f : futures) {
+            detail::FutureStateBase* state = f.state();
+            if (state->add_waiter(*collector_)) {
+                installed_.push_back(state);
+                pending_.emplace(state, std::move(f));
+            } else {
+                ready_.push_back(std::move(f));  // already done: yielded first
+            }
+        }
+    }
+    AsCompleted(AsCompleted&&) noexcept = default;
+    AsCompleted& operator=(AsCompleted&&) = delete;
+    ~AsCompleted() {
+        if (collector_)
+            for (detail::FutureStateBase* state : installed_) state->remove_waiter(*collector_);
+    }
+
+    class iterator {
+    public:
+        using iterator_category = std::input_iterator_tag;
+        using value_type = F;
+        using difference_type = std::ptrdiff_t;
+        iterator() = default;
+        explicit iterator(AsCompleted* owner) : owner_(owner) {}
+        const F& operator*() const { return *owner_->current_; }
+        const F* operator->() const { return &*owner_->current_; }
+        iterator& operator++() {
+            if (!owner_->advance()) owner_ = nullptr;
+            return *this;
+        }
+        void operator++(int) { ++*this; }
+        friend bool operator==(const iterator& a, std::default_sentinel_t) noexcept { return a.owner_ == nullptr; }
+
+    private:
+        AsCompleted* owner_ = nullptr;
+    };
+
+    /// Yields the first future; may block, and throws TimeoutError if none
+    /// completes in time.
+    iterator begin() { return advance() ? iterator(this) : iterator(); }
+    std::default_sentinel_t end() const noexcept { return {}; }
+
+private:
+    bool advance() {
+        while (ready_.empty()) {
+            if (pending_.empty()) return false;
+            std::vector<detail::FutureStateBase*> finished;
+            if (!collector_->take(finished, deadline_))
+                throw TimeoutError(std::to_string(pending_.size()) + " (of " + std::to_string(total_) +
+                                   ") futures unfinished");
+            for (detail::FutureStateBase* state : finished) {
+                auto found = pending_.find(state);
+                if (found == pending_.end()) continue;
+                ready_.push_back(std::move(found->second));
+                pending_.erase(found);
+            }
+        }
+        current_.emplace(std::move(ready_.front()));
+        ready_.pop_front();
+        return true;
+    }
+
+    detail::Deadline deadline_;
+    std::size_t total_;
+    std::unique_ptr<detail::CompletionCollector> collector_;
+    std::vector<detail::FutureStateBase*> installed_;
+    std::unordered_map<detail::FutureStateBase*, F> pending_;
+    std::deque<F> ready_;
+    std::optional<F> current_;
+};
+
+/// Yields the futures as they complete: those already done first, then each as
+/// it finishes. Duplicates are yielded once.
+template <std::ranges::input_range R>
+AsCompleted<detail::future_of<R>> as_completed(R&& futures) {
+    using F = detail::future_of<R>;
+    return AsCompleted<F>(detail::unique_futures<F>(futures), detail::Deadline{});
+}
+
+/// as_completed() whose iteration throws TimeoutError("N (of M) futures
+/// unfinished") once `timeout`, counted from this call, has passed.
+template <std::ranges::input_range R, class Rep, class Period>
+AsCompleted<detail::future_of<R>> as_completed(R&& futures, std::chrono::duration<Rep, Period> timeout) {
+    using F = detail::future_of<R>;
+    return AsCompleted<F>(detail::unique_futures<F>(futures), detail::deadline_after(timeout));
+}
+
+}  // namespace tandem

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages tandem needs (see the brief, section 3), and
+# nothing when they are already there. Run as root on Debian 12.
+set -euo pipefail
+
+packages=(
+  g++ cmake ninja-build ccache pkg-config         # build
+  libgtest-dev libgmock-dev                        # tests
+  clang libclang-rt-14-dev                         # libFuzzer target for the frame decoder
+  libcereal-dev libcli11-dev libfmt-dev            # serialization, CLI, formatting
+  libbenchmark-dev libtbb-dev libboost-dev python3 # benchmarks and their peers
+  openmpi-bin libopenmpi-dev                       # mpi::PoolExecutor
+  libcpp-httplib-dev libfftw3-dev gnuplot-nox      # tandem bench workloads and chart
+  procps                                           # ps/pgrep in the hygiene tests
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The main job: installs what is missing, builds tandem (Release) and runs it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+bash scripts/build.sh release -DCMAKE_BUILD_TYPE=Release >/dev/null
+exec build/release/examples/example_futures_basics "$@"

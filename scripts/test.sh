@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, then builds and runs the whole
+# CTest suite in three configurations: Release, ASan+UBSan and TSan.
+# Prints CTest's summary for each and exits non-zero if any test failed.
+#   scripts/test.sh [release|asan|tsan ...]   (default: all three)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh || exit 1
+
+configs=("$@")
+((${#configs[@]})) || configs=(release asan tsan)
+jobs=$(nproc)
+
+declare -A cmake_args=(
+  [release]="-DCMAKE_BUILD_TYPE=Release"
+  [asan]="-DCMAKE_BUILD_TYPE=RelWithDebInfo -DTANDEM_SANITIZE=address,undefined"
+  [tsan]="-DCMAKE_BUILD_TYPE=RelWithDebInfo -DTANDEM_SANITIZE=thread"
+)
+# Sanitizer reports fail the test that caused them; suppressions (if any) are
+# in tests/sanitizers/, each with the reason it exists.
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/sanitizers/tsan.supp"
+
+status=0
+for config in "${configs[@]}"; do
+  echo "=== $config: build ==="
+  # shellcheck disable=SC2086
+  if ! bash scripts/build.sh "$config" ${cmake_args[$config]} -DTANDEM_BUILD_BENCH=OFF; then
+    echo "=== $config: BUILD FAILED ==="
+    status=1
+    continue
+  fi
+  echo "=== $config: test ==="
+  # Passing tests are filtered from the log; failures, their output and the
+  # summary are printed. The status is ctest's own, not grep's.
+  ctest --test-dir "build/$config" --output-on-failure -j "$jobs" | grep -vE '^ +Start |Test +#[0-9]+: .* Passed'
+  ((PIPESTATUS[0] == 0)) || { status=1; echo "=== $config: TESTS FAILED ==="; }
+done
+exit $status
