@@ -102,6 +102,7 @@ bool FutureStateBase::cancel() {
         std::vector<DoneCallback> callbacks;
         {
             std::lock_guard lock(listeners_mutex_);
+            for (Waiter* waiter : waiters_) waiter->on_cancel(*this);
             callbacks.swap(callbacks_);
         }
         run_callbacks(std::move(callbacks));

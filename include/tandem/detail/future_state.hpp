@@ -46,7 +46,11 @@ class FutureStateBase;
 class Waiter {
 public:
     enum class Outcome { result, exception, cancelled };
+    /// The future finished, or its cancellation was seen by the executor.
     virtual void on_complete(FutureStateBase& future, Outcome outcome) noexcept = 0;
+    /// cancel() succeeded. Python's waiters ignore this (they hear of it in
+    /// set_running_or_notify_cancel); a pool worker waiting in result() needs it.
+    virtual void on_cancel(FutureStateBase&) noexcept {}
 
 protected:
     ~Waiter() = default;

@@ -1,0 +1,487 @@
+// Tests for tandem/thread_pool_executor.hpp, ported from CPython's
+// test_concurrent_futures (ThreadPoolExecutor, executor, shutdown, wait,
+// as_completed, initializer) plus tandem's own promise: waiting inside the pool
+// never deadlocks it.
+#include "tandem/thread_pool_executor.hpp"
+
+#include <gtest/gtest.h>
+#include <pthread.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <latch>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tandem/wait.hpp"
+
+using namespace std::chrono_literals;
+using tandem::Future;
+using tandem::ThreadPoolExecutor;
+
+namespace {
+
+int square(int x) { return x * x; }
+
+/// A gate tasks block on until the test opens it. Declare it before the pool
+/// (it must outlive the tasks that wait on it) and take an opener() after the
+/// pool, so that even a failing test opens it before the pool joins its workers.
+class Gate {
+public:
+    void open() {
+        std::call_once(opened_, [this] { promise_.set_value(); });
+    }
+    void wait() const { ready_.wait(); }
+    bool wait_for(std::chrono::milliseconds timeout) const {
+        return ready_.wait_for(timeout) == std::future_status::ready;
+    }
+    [[nodiscard]] auto opener() {
+        return std::unique_ptr<Gate, void (*)(Gate*)>(this, [](Gate* gate) { gate->open(); });
+    }
+
+private:
+    std::promise<void> promise_;
+    std::shared_future<void> ready_ = promise_.get_future().share();
+    std::once_flag opened_;
+};
+
+/// Waits (bounded) until `condition` holds; spins with yields, no sleeps.
+template <class Condition>
+bool eventually(Condition condition, std::chrono::seconds limit = 10s) {
+    const auto give_up = std::chrono::steady_clock::now() + limit;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > give_up) return false;
+        std::this_thread::yield();
+    }
+    return true;
+}
+
+long fibonacci_in_pool(ThreadPoolExecutor& pool, int n) {
+    if (n < 2) return n;
+    Future<long> left = pool.submit(fibonacci_in_pool, std::ref(pool), n - 1);
+    Future<long> right = pool.submit(fibonacci_in_pool, std::ref(pool), n - 2);
+    return left.result() + right.result();
+}
+
+}  // namespace
+
+// concurrent.futures: submit() returns a Future whose result is the call's return value.
+TEST(ThreadPoolExecutor, SubmitReturnsResult) {
+    ThreadPoolExecutor pool(2);
+    Future<int> f = pool.submit(square, 8);
+    EXPECT_EQ(f.result(10s), 64);
+    EXPECT_TRUE(f.done());
+    EXPECT_EQ(pool.submit([](int a, int b) { return a + b; }, 2, 3).result(10s), 5);
+}
+
+// concurrent.futures: submit() passes keyword-like extra arguments through; void tasks work.
+TEST(ThreadPoolExecutor, SubmitVoidAndMoveOnlyArguments) {
+    ThreadPoolExecutor pool(2);
+    std::atomic<int> hits{0};
+    pool.submit([&hits] { ++hits; }).result(10s);
+    EXPECT_EQ(hits.load(), 1);
+    auto owned = std::make_unique<int>(5);
+    EXPECT_EQ(pool.submit([](std::unique_ptr<int>& p) { return *p; }, std::move(owned)).result(10s), 5);
+}
+
+// concurrent.futures: an exception raised by the task is re-raised by result(), same type.
+TEST(ThreadPoolExecutor, ExceptionKeepsItsType) {
+    ThreadPoolExecutor pool(2);
+    Future<int> f = pool.submit([]() -> int { throw std::out_of_range("index 7"); });
+    EXPECT_THROW(f.result(10s), std::out_of_range);
+    try {
+        std::rethrow_exception(f.exception());
+    } catch (const std::out_of_range& e) {
+        EXPECT_STREQ(e.what(), "index 7");
+    }
+}
+
+// concurrent.futures: tasks run in worker threads, not in the submitting thread.
+TEST(ThreadPoolExecutor, RunsInWorkerThreads) {
+    ThreadPoolExecutor pool(2);
+    EXPECT_NE(pool.submit([] { return std::this_thread::get_id(); }).result(10s), std::this_thread::get_id());
+}
+
+// concurrent.futures: max_workers=0 raises ValueError; the default is min(32, cpus + 4).
+TEST(ThreadPoolExecutor, MaxWorkers) {
+    EXPECT_THROW(ThreadPoolExecutor(tandem::ThreadPoolOptions{.max_workers = 0}), tandem::ValueError);
+    ThreadPoolExecutor pool;
+    const std::size_t cpus = std::max(1u, std::thread::hardware_concurrency());
+    EXPECT_EQ(pool.max_workers(), std::min<std::size_t>(32, cpus + 4));
+    EXPECT_EQ(ThreadPoolExecutor(3).max_workers(), 3u);
+}
+
+// concurrent.futures: max_workers threads run concurrently (a barrier of max_workers tasks completes).
+TEST(ThreadPoolExecutor, MaxWorkersRunConcurrently) {
+    ThreadPoolExecutor pool(4);
+    std::latch all_started(4);
+    std::vector<Future<void>> fs;
+    for (int i = 0; i < 4; ++i) fs.push_back(pool.submit([&all_started] { all_started.arrive_and_wait(); }));
+    for (auto& f : fs) f.result(30s);
+}
+
+// concurrent.futures: an idle thread is reused rather than a new one started (test_idle_thread_reuse).
+TEST(ThreadPoolExecutor, IdleThreadReuse) {
+    ThreadPoolExecutor pool(4);
+    std::set<std::thread::id> threads;
+    for (int i = 0; i < 20; ++i) threads.insert(pool.submit([] { return std::this_thread::get_id(); }).result(10s));
+    EXPECT_EQ(threads.size(), 1u);
+}
+
+// concurrent.futures: thread_name_prefix names the worker threads (visible to the OS).
+TEST(ThreadPoolExecutor, ThreadNamePrefix) {
+    ThreadPoolExecutor pool(tandem::ThreadPoolOptions{.max_workers = 2, .thread_name_prefix = "SpecialPool"});
+    std::string name = pool.submit([] {
+                               char buffer[32] = {};
+                               pthread_getname_np(pthread_self(), buffer, sizeof buffer);
+                               return std::string(buffer);
+                           }).result(10s);
+    EXPECT_EQ(name.rfind("SpecialPool_", 0), 0u) << name;
+}
+
+// concurrent.futures: the default thread name is "ThreadPoolExecutor-<k>_<n>" (truncated to 15 chars by the OS).
+TEST(ThreadPoolExecutor, DefaultThreadName) {
+    ThreadPoolExecutor pool(1);
+    std::string name = pool.submit([] {
+                               char buffer[32] = {};
+                               pthread_getname_np(pthread_self(), buffer, sizeof buffer);
+                               return std::string(buffer);
+                           }).result(10s);
+    EXPECT_EQ(name.rfind("ThreadPoolExecu", 0), 0u) << name;
+}
+
+// concurrent.futures: running() is true while the call executes, then done().
+TEST(ThreadPoolExecutor, RunningWhileExecuting) {
+    Gate gate;  // outlives the pool: its tasks wait on it
+    ThreadPoolExecutor pool(1);
+    const auto open_gate = gate.opener();
+    std::atomic<bool> started{false};
+    Future<void> f = pool.submit([&] {
+        started = true;
+        gate.wait();
+    });
+    ASSERT_TRUE(eventually([&] { return started.load(); }));
+    EXPECT_TRUE(f.running());
+    EXPECT_FALSE(f.cancel());  // running futures cannot be cancelled
+    gate.open();
+    f.result(10s);
+    EXPECT_FALSE(f.running());
+    EXPECT_TRUE(f.done());
+}
+
+// concurrent.futures: a pending future can be cancelled and never runs; wait() sees it once the executor does.
+TEST(ThreadPoolExecutor, CancelPendingTask) {
+    Gate gate;  // outlives the pool: its tasks wait on it
+    ThreadPoolExecutor pool(1);
+    const auto open_gate = gate.opener();
+    std::atomic<bool> started{false};
+    Future<void> blocker = pool.submit([&] {
+        started = true;
+        gate.wait();
+    });
+    ASSERT_TRUE(eventually([&] { return started.load(); }));
+    std::atomic<bool> ran{false};
+    Future<void> victim = pool.submit([&ran] { ran = true; });
+    EXPECT_TRUE(victim.cancel());
+    EXPECT_TRUE(victim.cancelled());
+    EXPECT_THROW(victim.result(), tandem::CancelledError);
+    gate.open();
+    auto [done, not_done] = tandem::wait(std::vector<Future<void>>{blocker, victim}, 10s);
+    EXPECT_EQ(done.size(), 2u);
+    EXPECT_FALSE(ran.load());
+}
+
+// concurrent.futures: submit() after shutdown() raises RuntimeError.
+TEST(ThreadPoolExecutor, SubmitAfterShutdown) {
+    ThreadPoolExecutor pool(2);
+    pool.shutdown();
+    EXPECT_THROW(pool.submit(square, 1), tandem::RuntimeError);
+    pool.shutdown();  // again: harmless
+}
+
+// concurrent.futures: shutdown(wait=True) returns after all queued work ran.
+TEST(ThreadPoolExecutor, ShutdownWaitsForQueuedWork) {
+    ThreadPoolExecutor pool(2);
+    std::atomic<int> count{0};
+    std::vector<Future<void>> fs;
+    for (int i = 0; i < 1000; ++i) fs.push_back(pool.submit([&count] { ++count; }));
+    pool.shutdown(true);
+    EXPECT_EQ(count.load(), 1000);
+    for (auto& f : fs) EXPECT_TRUE(f.done());
+}
+
+// concurrent.futures: shutdown(wait=False) returns at once; queued work still completes.
+TEST(ThreadPoolExecutor, ShutdownNoWaitStillRunsQueuedWork) {
+    Gate gate;  // outlives the pool: its tasks wait on it
+    ThreadPoolExecutor pool(1);
+    const auto open_gate = gate.opener();
+    Future<void> first = pool.submit([&gate] { gate.wait(); });
+    Future<int> second = pool.submit(square, 3);
+    pool.shutdown(false);
+    EXPECT_FALSE(second.done());
+    gate.open();
+    EXPECT_EQ(second.result(10s), 9);
+}
+
+// concurrent.futures: shutdown(cancel_futures=True) cancels what has not started; running work finishes.
+TEST(ThreadPoolExecutor, ShutdownCancelFutures) {
+    Gate gate;  // outlives the pool: its tasks wait on it
+    ThreadPoolExecutor pool(1);
+    const auto open_gate = gate.opener();
+    std::atomic<bool> started{false};
+    Future<int> running = pool.submit([&] {
+        started = true;
+        gate.wait();
+        return 1;
+    });
+    ASSERT_TRUE(eventually([&] { return started.load(); }));
+    std::vector<Future<int>> queued;
+    for (int i = 0; i < 10; ++i) queued.push_back(pool.submit(square, i));
+    std::thread opener([&gate] { gate.open(); });
+    pool.shutdown(true, true);
+    opener.join();
+    EXPECT_EQ(running.result(), 1);
+    for (auto& f : queued) {
+        EXPECT_TRUE(f.cancelled());
+        EXPECT_THROW(f.result(), tandem::CancelledError);
+    }
+    // Unlike Python, wait() sees the cancellations at once.
+    EXPECT_EQ(tandem::wait(queued, 0s).done.size(), queued.size());
+}
+
+// concurrent.futures: leaving the `with` block (here: the destructor) waits for the work.
+TEST(ThreadPoolExecutor, DestructorWaits) {
+    std::atomic<int> count{0};
+    {
+        ThreadPoolExecutor pool(2);
+        for (int i = 0; i < 100; ++i) pool.submit([&count] { ++count; });
+    }
+    EXPECT_EQ(count.load(), 100);
+}
+
+// concurrent.futures: the initializer runs once in each worker thread before its tasks.
+TEST(ThreadPoolExecutor, InitializerRunsPerThread) {
+    static thread_local int initialized = 0;
+    std::atomic<int> calls{0};
+    ThreadPoolExecutor pool(tandem::ThreadPoolOptions{.max_workers = 2, .initializer = [&calls] {
+                                                          initialized = 42;
+                                                          ++calls;
+                                                      }});
+    std::latch both(2);
+    auto check = [&both] {
+        both.arrive_and_wait();  // forces both workers into existence
+        return initialized;
+    };
+    Future<int> a = pool.submit(check), b = pool.submit(check);
+    EXPECT_EQ(a.result(30s), 42);
+    EXPECT_EQ(b.result(30s), 42);
+    pool.shutdown();
+    EXPECT_EQ(calls.load(), 2);
+}
+
+// concurrent.futures: a failing initializer breaks the pool; pending work fails with BrokenExecutor,
+// and from then on submit() raises it.
+TEST(ThreadPoolExecutor, FailingInitializerBreaksPool) {
+    testing::internal::CaptureStderr();
+    ThreadPoolExecutor pool(tandem::ThreadPoolOptions{
+        .max_workers = 2, .initializer = [] { throw std::runtime_error("initializer failed"); }});
+    std::vector<Future<int>> fs;
+    try {
+        for (int i = 0; i < 5; ++i) fs.push_back(pool.submit(square, i));
+    } catch (const tandem::BrokenThreadPool&) {
+        // the pool may already be broken by the time the later submits run
+    }
+    ASSERT_FALSE(fs.empty());
+    for (auto& f : fs) EXPECT_THROW(f.result(30s), tandem::BrokenExecutor);
+    EXPECT_THROW(pool.submit(square, 1), tandem::BrokenThreadPool);
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_NE(err.find("Exception in initializer"), std::string::npos);
+}
+
+// concurrent.futures: map() yields results in input order.
+TEST(ThreadPoolExecutor, MapInOrder) {
+    ThreadPoolExecutor pool(4);
+    std::vector<int> inputs(1000);
+    for (int i = 0; i < 1000; ++i) inputs[static_cast<std::size_t>(i)] = i;
+    std::vector<int> results;
+    for (int r : pool.map(square, inputs)) results.push_back(r);
+    ASSERT_EQ(results.size(), 1000u);
+    for (int i = 0; i < 1000; ++i) EXPECT_EQ(results[static_cast<std::size_t>(i)], i * i);
+}
+
+// concurrent.futures: map() with chunksize gives the same results; chunksize < 1 raises ValueError.
+TEST(ThreadPoolExecutor, MapChunksize) {
+    ThreadPoolExecutor pool(2);
+    auto results = pool.map(square, std::views::iota(0, 1001), {.chunksize = 37}).to_vector();
+    ASSERT_EQ(results.size(), 1001u);
+    EXPECT_EQ(results[1000], 1000000);
+    EXPECT_THROW(pool.map(square, std::views::iota(0, 3), {.chunksize = 0}), tandem::ValueError);
+    EXPECT_THROW(pool.map(square, std::views::iota(0, 3), {.buffersize = 0}), tandem::ValueError);
+}
+
+// concurrent.futures: map() over an empty input yields nothing.
+TEST(ThreadPoolExecutor, MapEmpty) {
+    ThreadPoolExecutor pool(2);
+    EXPECT_TRUE(pool.map(square, std::vector<int>{}).to_vector().empty());
+}
+
+// concurrent.futures: map() re-raises a call's exception when iteration reaches it.
+TEST(ThreadPoolExecutor, MapExceptionAtItsPosition) {
+    ThreadPoolExecutor pool(2);
+    auto results = pool.map([](int x) { return x == 5 ? throw std::invalid_argument("five") : x; },
+                            std::views::iota(0, 10), {.chunksize = 3});
+    std::vector<int> seen;
+    try {
+        for (int r : results) seen.push_back(r);
+        FAIL() << "expected invalid_argument";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_STREQ(e.what(), "five");
+    }
+    EXPECT_EQ(seen, (std::vector<int>{0, 1, 2, 3, 4}));
+}
+
+// concurrent.futures: map(timeout=...) raises TimeoutError when results are late.
+TEST(ThreadPoolExecutor, MapTimeout) {
+    Gate gate;  // outlives the pool: its tasks wait on it
+    ThreadPoolExecutor pool(1);
+    const auto open_gate = gate.opener();
+    auto results = pool.map(
+        [&gate](int x) {
+            if (x == 1) gate.wait();
+            return x;
+        },
+        std::views::iota(0, 3), {.timeout = 50ms});
+    auto it = results.begin();
+    EXPECT_EQ(*it, 0);
+    EXPECT_THROW(++it, tandem::TimeoutError);
+    gate.open();
+}
+
+// tandem: map() reads its input lazily, with a bounded number of chunks in flight.
+TEST(ThreadPoolExecutor, MapIsLazyAndBounded) {
+    ThreadPoolExecutor pool(2);
+    std::atomic<long> produced{0};
+    auto counting = std::views::iota(0L, 100'000'000L) | std::views::transform([&produced](long x) {
+                        ++produced;
+                        return x;
+                    });
+    auto results = pool.map([](long x) { return x; }, counting, {.chunksize = 10, .buffersize = 4});
+    long consumed = 0;
+    for (long r : results) {
+        EXPECT_EQ(r, consumed);
+        if (++consumed == 1000) break;
+    }
+    // At most buffersize chunks beyond what was consumed were ever read.
+    EXPECT_LE(produced.load(), consumed + 10 * 5);
+}
+
+// tandem: a task that waits on a future of its own pool never deadlocks, even with one worker
+// (Python deadlocks here).
+TEST(ThreadPoolExecutor, NestedWaitWithOneWorker) {
+    ThreadPoolExecutor pool(1);
+    EXPECT_EQ(pool.submit(fibonacci_in_pool, std::ref(pool), 15).result(60s), 610);
+}
+
+// tandem: recursive divide-and-conquer on a small pool completes, repeatedly.
+TEST(ThreadPoolExecutor, NestedWaitRepeated) {
+    ThreadPoolExecutor pool(2);
+    for (int round = 0; round < 20; ++round)
+        EXPECT_EQ(pool.submit(fibonacci_in_pool, std::ref(pool), 12).result(60s), 144);
+}
+
+// tandem: a task waiting in result() on work that runs elsewhere is woken when it completes.
+TEST(ThreadPoolExecutor, NestedWaitOnOutsideFuture) {
+    ThreadPoolExecutor pool(1);
+    Future<int> outside;
+    Future<int> waiter = pool.submit([outside] { return outside.result(30s) + 1; });
+    std::thread completer([outside]() mutable { outside.set_result(41); });
+    EXPECT_EQ(waiter.result(30s), 42);
+    completer.join();
+}
+
+// tandem: a task waiting in result() with a timeout inside the pool gets TimeoutError.
+TEST(ThreadPoolExecutor, NestedWaitTimeout) {
+    ThreadPoolExecutor pool(1);
+    Future<int> never;
+    Future<bool> f = pool.submit([never] {
+        try {
+            never.result(30ms);
+            return false;
+        } catch (const tandem::TimeoutError&) {
+            return true;
+        }
+    });
+    EXPECT_TRUE(f.result(30s));
+}
+
+// tandem: a task waiting inside the pool is woken by a cancellation of what it waits on.
+TEST(ThreadPoolExecutor, NestedWaitWokenByCancel) {
+    ThreadPoolExecutor pool(1);
+    Future<int> target;
+    std::atomic<bool> waiting{false};
+    Future<bool> f = pool.submit([target, &waiting] {
+        waiting = true;
+        try {
+            target.result(30s);
+            return false;
+        } catch (const tandem::CancelledError&) {
+            return true;
+        }
+    });
+    ASSERT_TRUE(eventually([&] { return waiting.load(); }));
+    target.cancel();
+    EXPECT_TRUE(f.result(30s));
+}
+
+// concurrent.futures: wait() and as_completed() work on pool futures, also mixed across executors.
+TEST(ThreadPoolExecutor, WaitAndAsCompletedAcrossExecutors) {
+    ThreadPoolExecutor a(2), b(2);
+    std::vector<Future<int>> fs;
+    for (int i = 0; i < 10; ++i) fs.push_back((i % 2 ? a : b).submit(square, i));
+    int sum = 0;
+    for (const Future<int>& f : tandem::as_completed(fs, 30s)) sum += f.result();
+    EXPECT_EQ(sum, 285);
+    auto [done, not_done] = tandem::wait(fs, 30s);
+    EXPECT_EQ(done.size(), 10u);
+}
+
+// concurrent.futures: wait(FIRST_EXCEPTION) on pool futures returns on the failure.
+TEST(ThreadPoolExecutor, WaitFirstExceptionWithPool) {
+    Gate gate;  // outlives the pool: its tasks wait on it
+    ThreadPoolExecutor pool(2);
+    const auto open_gate = gate.opener();
+    Future<int> slow = pool.submit([&gate] {
+        gate.wait();
+        return 1;
+    });
+    Future<int> bad = pool.submit([]() -> int { throw std::runtime_error("bad"); });
+    auto result = tandem::wait(std::vector{slow, bad}, 30s, tandem::ReturnWhen::FirstException);
+    EXPECT_EQ(result.done, std::vector{bad});
+    EXPECT_EQ(result.not_done, std::vector{slow});
+}
+
+// concurrent.futures: done callbacks run once the pool completes the task.
+TEST(ThreadPoolExecutor, DoneCallbackFromWorker) {
+    ThreadPoolExecutor pool(2);
+    std::promise<int> seen;
+    Future<int> f = pool.submit(square, 6);
+    f.add_done_callback([&seen](const Future<int>& done) { seen.set_value(done.result()); });
+    auto value = seen.get_future();
+    ASSERT_EQ(value.wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(value.get(), 36);
+}
+
+// concurrent.futures: the task's callable and arguments are released once it ran.
+TEST(ThreadPoolExecutor, ArgumentsReleasedAfterRun) {
+    ThreadPoolExecutor pool(1);
+    auto token = std::make_shared<int>(1);
+    std::weak_ptr<int> watch = token;
+    Future<int> f = pool.submit([](const std::shared_ptr<int>& t) { return *t; }, std::move(token));
+    EXPECT_EQ(f.result(10s), 1);
+    EXPECT_TRUE(watch.expired());  // f still holds the state, not the arguments
+}
