@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, then builds and runs the whole
-# CTest suite in three configurations: Release, ASan+UBSan and TSan.
-# Prints CTest's summary for each and exits non-zero if any test failed.
-#   scripts/test.sh [release|asan|tsan ...]   (default: all three)
+# CTest suite in three configurations: Release, ASan+UBSan and TSan, and
+# fuzzes the wire-format decoder for a bounded time (libFuzzer, clang).
+# Prints CTest's summary for each and exits non-zero if anything failed.
+#   scripts/test.sh [release|asan|tsan|fuzz ...]   (default: all four)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh || exit 1
 
 configs=("$@")
-((${#configs[@]})) || configs=(release asan tsan)
+((${#configs[@]})) || configs=(release asan tsan fuzz)
 jobs=$(nproc)
 
 declare -A cmake_args=(
@@ -24,6 +25,10 @@ export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/t
 
 status=0
 for config in "${configs[@]}"; do
+  if [[ $config == fuzz ]]; then
+    bash scripts/fuzz.sh "${TANDEM_FUZZ_SECONDS:-30}" || status=1
+    continue
+  fi
   echo "=== $config: build ==="
   # shellcheck disable=SC2086
   if ! bash scripts/build.sh "$config" ${cmake_args[$config]} -DTANDEM_BUILD_BENCH=OFF; then
