@@ -20,6 +20,10 @@
 #include <system_error>   // std::system_error
 #include <unistd.h>       // syscall
 
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>  // __tsan_mutex_post_lock, for locks taken over from a dead owner
+#endif
+
 namespace tandem::detail {
 
 // --- the shared states --------------------------------------------------------
@@ -202,6 +206,13 @@ Took lock_robust(pthread_mutex_t& mutex, bool blocking, Deadline deadline) {
         case 0:
             return Took::yes;
         case EOWNERDEAD:
+#if defined(__SANITIZE_THREAD__)
+            // ThreadSanitizer's pthread_mutex_timedlock interceptor records a
+            // lock only when the call returns 0 (its lock and trylock
+            // interceptors also accept EOWNERDEAD); tell it about the hand-over,
+            // or it reports our later unlock as an unlock of an unlocked mutex.
+            if (blocking && deadline) __tsan_mutex_post_lock(&mutex, 0, 0);
+#endif
             pthread_mutex_consistent(&mutex);
             return Took::from_dead_owner;
         case EBUSY:
