@@ -45,6 +45,8 @@ struct alignas(64) ThreadPoolScheduler::Worker {
     std::thread thread;
     std::size_t next_shard = 0;
     std::uint64_t random = 0;  // victim choice; owner only
+    bool running_top_level = false;  // a task from the worker loop, not one run while waiting in result()
+    bool announced_free = false;     // counted in searching_ by announce_free()
 
     std::size_t next_random() noexcept {
         // xorshift64: cheap, and good enough to spread thieves over victims.
@@ -57,8 +59,28 @@ struct alignas(64) ThreadPoolScheduler::Worker {
 
 namespace {
 thread_local ThreadPoolScheduler::Worker* this_worker = nullptr;  // NOLINT: per-thread identity
-thread_local const ThreadPoolScheduler* this_pool = nullptr;
+thread_local ThreadPoolScheduler* this_pool = nullptr;
 }  // namespace
+
+/// before_task_completes for workers: a worker finishing a task it took from
+/// its loop starts searching now, before the result is visible, so a submit
+/// that follows the result finds it searching and starts no other worker.
+void ThreadPoolScheduler::announce_free() noexcept {
+    Worker* me = this_worker;
+    if (me == nullptr || !me->running_top_level) return;
+    me->running_top_level = false;
+    me->announced_free = true;
+    this_pool->searching_.fetch_add(1, std::memory_order_seq_cst);
+}
+
+/// Runs a task from the worker loop. Returns true if the worker announced
+/// itself free (and is counted as a searcher).
+bool ThreadPoolScheduler::run_top_level(Worker& me, Runnable* task) {
+    me.running_top_level = true;
+    task->run();
+    me.running_top_level = false;
+    return std::exchange(me.announced_free, false);
+}
 
 /// Wakes a worker that sleeps in result() when the future completes or is cancelled.
 class ThreadPoolScheduler::FutureWaker final : public Waiter {
@@ -141,6 +163,7 @@ void ThreadPoolScheduler::worker_main(Worker& me) {
     this_worker = &me;
     this_pool = this;
     current_wait_helper() = this;
+    before_task_completes = &ThreadPoolScheduler::announce_free;
     bool initialized = true;
     if (initializer_) {
         try {
@@ -152,37 +175,46 @@ void ThreadPoolScheduler::worker_main(Worker& me) {
         }
     }
     if (initialized) worker_loop(me);
+    before_task_completes = nullptr;
     current_wait_helper() = nullptr;
     this_pool = nullptr;
     this_worker = nullptr;
 }
 
 void ThreadPoolScheduler::worker_loop(Worker& me) {
-    run_designated_search(me);  // spawned as a searcher
+    bool searcher = true;  // counted in searching_: spawned, woken or announced as one
     for (;;) {
-        if (Runnable* task = find_task(me)) {
-            task->run();
+        Runnable* task = nullptr;
+        if (searcher) {
+            // Search (spin) for a while; a fruitless search goes on to sleep.
+            task = search(me);
+            stop_searching(task != nullptr);
+            searcher = false;
+        } else {
+            task = find_task(me);
+            if (task == nullptr && try_start_searching()) {
+                searcher = true;
+                continue;
+            }
+        }
+        if (task != nullptr) {
+            searcher = run_top_level(me, task);
             continue;
         }
-        // Search (spin) for a while before sleeping, if few others do; a
-        // fruitless search goes on to sleep.
-        if (try_start_searching() && run_designated_search(me)) continue;
         // `stopping_` first: it is set after the last accepted push finished,
         // so seeing it and then an empty pool means nothing can still arrive.
         if (stopping_.load(std::memory_order_seq_cst) && !has_work()) return;
         if (has_work()) continue;
-        if (park(me)) run_designated_search(me);
+        searcher = park(me);
     }
 }
 
 /// Searches while counted in searching_ (set by whoever made us a searcher),
-/// leaves the count, and runs what it found. Returns whether it found work.
-bool ThreadPoolScheduler::run_designated_search(Worker& me) {
+/// leaves the count, and runs what it found (while waiting in result()).
+void ThreadPoolScheduler::run_designated_search(Worker& me) {
     Runnable* task = search(me);
     stop_searching(task != nullptr);
-    if (task == nullptr) return false;
-    task->run();
-    return true;
+    if (task != nullptr) task->run();
 }
 
 void ThreadPoolScheduler::fail_initializer(std::exception_ptr error) {
@@ -301,6 +333,12 @@ bool ThreadPoolScheduler::park(Worker& me) {
 bool ThreadPoolScheduler::wait_helping(FutureStateBase& future, Deadline deadline) {
     Worker* me = this_pool == this ? this_worker : nullptr;
     if (me == nullptr) return future.wait(deadline);  // not one of ours (cannot happen)
+    // Tasks run while waiting are not the worker's last: it is not free after them.
+    struct NestedRuns {
+        Worker& worker;
+        bool outer = std::exchange(worker.running_top_level, false);
+        ~NestedRuns() { worker.running_top_level = outer; }
+    } nested{*me};
     for (;;) {
         if (future.done()) return true;
         if (Runnable* task = find_task(*me)) {

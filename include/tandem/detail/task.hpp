@@ -18,6 +18,13 @@
 
 namespace tandem::detail {
 
+/// Called on the thread that runs a task, after the callable returned and
+/// before the task's future completes. The thread pool counts its worker as
+/// free here, before anyone can see the result: a caller that submits again
+/// as soon as result() returns then finds that worker instead of starting
+/// another (Python's idle-thread reuse).
+inline thread_local void (*before_task_completes)() noexcept = nullptr;
+
 class Runnable {
 public:
     /// Runs the task unless it was cancelled, completes its future, and drops
@@ -45,14 +52,17 @@ public:
                 if constexpr (std::is_void_v<Result>) {
                     std::invoke(*callable_);
                     callable_.reset();
+                    finishing();
                     this->try_set_result();
                 } else {
                     Result value = std::invoke(*callable_);
                     callable_.reset();
+                    finishing();
                     this->try_set_result(std::move(value));
                 }
             } catch (...) {
                 callable_.reset();
+                finishing();
                 this->try_set_exception(std::current_exception());
             }
         }
@@ -70,6 +80,10 @@ public:
     }
 
 private:
+    static void finishing() noexcept {
+        if (before_task_completes != nullptr) before_task_completes();
+    }
+
     bool claim() noexcept {
         try {
             return this->set_running_or_notify_cancel();

@@ -66,7 +66,9 @@ private:
     void spawn_worker();
     void worker_main(Worker& me);
     void worker_loop(Worker& me);
-    bool run_designated_search(Worker& me);
+    void run_designated_search(Worker& me);
+    bool run_top_level(Worker& me, Runnable* task);
+    static void announce_free() noexcept;
     void fail_initializer(std::exception_ptr error);
 
     Runnable* find_task(Worker& me) noexcept;
