@@ -14,9 +14,13 @@
 //     }
 #pragma once
 
+#include <cstddef>    // std::byte in BufferTooShort
+#include <memory>     // std::shared_ptr: BufferTooShort's message, copied without throwing
 #include <stdexcept>  // std::runtime_error, the base of tandem::Error
 #include <string>     // messages and remote type names
 #include <sys/types.h>  // pid_t in WorkerCrashed
+#include <utility>    // std::move
+#include <vector>     // BufferTooShort's message
 
 namespace tandem {
 
@@ -124,6 +128,29 @@ public:
 class ProcessError : public Error {
 public:
     using Error::Error;
+};
+
+/// The other end of a Connection or Queue was closed and nothing is left to
+/// receive (Python's built-in EOFError, raised by Connection.recv).
+class EOFError : public Error {
+public:
+    EOFError() : Error("connection closed") {}
+    using Error::Error;
+};
+
+/// Connection.recv_bytes_into() was given a buffer too small for the message
+/// (multiprocessing.BufferTooShort). The whole message was received and is
+/// kept here, as Python keeps it in args[0]; the connection stays usable.
+class BufferTooShort : public ProcessError {
+public:
+    explicit BufferTooShort(std::vector<std::byte> message)
+        : ProcessError("buffer too short for a message of " + std::to_string(message.size()) + " bytes"),
+          message_(std::make_shared<const std::vector<std::byte>>(std::move(message))) {}
+    /// The message that did not fit.
+    const std::vector<std::byte>& message() const noexcept { return *message_; }
+
+private:
+    std::shared_ptr<const std::vector<std::byte>> message_;
 };
 
 /// The worker process running a task died before finishing it: a signal

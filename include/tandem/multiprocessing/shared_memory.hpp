@@ -29,6 +29,11 @@
 // - A SIGKILL in the few microseconds between creating a segment and
 //   registering it leaves it behind; that window is the only one.
 //
+// Handed to a spawn or forkserver child (as a Process argument), a
+// SharedMemory travels by name and the child attaches to it: the child never
+// owns the segment, so it never unlinks it on its own. A forked child inherits
+// the mapping and does not own the segment either.
+//
 // Errors: std::system_error carries the OS error of a failed shm_open, with
 // code() EEXIST when creating a name that exists (Python's FileExistsError) and
 // ENOENT when attaching to a missing one (FileNotFoundError). ValueError for
@@ -37,10 +42,14 @@
 
 #include <cstddef>    // std::byte, std::size_t, std::ptrdiff_t
 #include <cstdint>    // the segment's identity
+#include <cstring>    // std::memcpy for a handed-off name
 #include <optional>   // the optional name
-#include <span>       // buf()
+#include <span>       // buf(), the bytes of a handed-off name
 #include <string>     // names
 #include <sys/types.h>  // pid_t
+#include <utility>    // std::move
+
+#include "tandem/detail/handoff.hpp"  // detail::Handoff, so a SharedMemory can be a Process argument
 
 namespace tandem::multiprocessing {
 
@@ -94,3 +103,24 @@ private:
 };
 
 }  // namespace tandem::multiprocessing
+
+namespace tandem::detail {
+
+/// A SharedMemory travels by name; the receiver attaches (see above).
+template <>
+struct Handoff<multiprocessing::SharedMemory> {
+    static void send(HandoffWriter& out, const multiprocessing::SharedMemory& memory) {
+        const std::string& name = memory.name();
+        out.write_bytes(std::as_bytes(std::span(name.data(), name.size())));
+    }
+    /// Throws like SharedMemory(name) when attaching (ENOENT if the segment
+    /// was unlinked meanwhile), FrameError for a malformed message.
+    static multiprocessing::SharedMemory receive(HandoffReader& in) {
+        const auto bytes = in.read_bytes();
+        std::string name(bytes.size(), '\0');
+        if (!bytes.empty()) std::memcpy(name.data(), bytes.data(), bytes.size());
+        return multiprocessing::SharedMemory(std::move(name), false);
+    }
+};
+
+}  // namespace tandem::detail

@@ -26,6 +26,7 @@
 //   Lock, or lock=False, which is RawValue/RawArray here).
 #pragma once
 
+#include "tandem/detail/handoff.hpp"               // detail::Handoff, so these objects can be Process arguments
 #include "tandem/detail/shared_region.hpp"         // detail::SharedRegion, Placement, SharedObjectAccess
 #include "tandem/errors.hpp"                       // ValueError
 #include "tandem/multiprocessing/synchronize.hpp"  // RLock, the lock of Value and Array
@@ -227,6 +228,7 @@ public:
 
 private:
     friend struct detail::SharedObjectAccess;
+    friend struct detail::Handoff<Value<T>>;  // sends the value and its lock
     Value(RawValue<T> object, RLock lock) : object_(std::move(object)), lock_(std::move(lock)) {}
     Value(const std::shared_ptr<detail::SharedRegion>& region, const T& initial)
         : object_(region, 0, detail::Placement::construct),
@@ -279,6 +281,7 @@ public:
 
 private:
     friend struct detail::SharedObjectAccess;
+    friend struct detail::Handoff<Array<T>>;  // sends the elements and their lock
     Array(RawArray<T> object, RLock lock) : object_(std::move(object)), lock_(std::move(lock)) {}
     Array(const std::shared_ptr<detail::SharedRegion>& region, std::size_t size)
         : object_(region, 0, detail::Placement::construct, size),
@@ -294,3 +297,42 @@ private:
 };
 
 }  // namespace tandem::multiprocessing
+
+namespace tandem::detail {
+
+// Handing the objects to spawn and forkserver children: each part travels as
+// region and offset (see synchronize.hpp); the receiver checks the type tag
+// and element size it finds there, and takes the element count from there.
+
+template <class T>
+struct Handoff<multiprocessing::RawValue<T>> : PlacedHandoff<multiprocessing::RawValue<T>> {};
+template <class T>
+struct Handoff<multiprocessing::RawArray<T>> : PlacedHandoff<multiprocessing::RawArray<T>> {};
+
+template <class T>
+struct Handoff<multiprocessing::Value<T>> {
+    static void send(HandoffWriter& out, const multiprocessing::Value<T>& value) {
+        send_placed(out, value.object_);
+        send_placed_after(out, value.lock_, SharedObjectAccess::region(value.object_));
+    }
+    static multiprocessing::Value<T> receive(HandoffReader& in) {
+        auto object = receive_placed<multiprocessing::RawValue<T>>(in);
+        auto lock = receive_placed_after<multiprocessing::RLock>(in, SharedObjectAccess::region(object));
+        return SharedObjectAccess::make<multiprocessing::Value<T>>(std::move(object), std::move(lock));
+    }
+};
+
+template <class T>
+struct Handoff<multiprocessing::Array<T>> {
+    static void send(HandoffWriter& out, const multiprocessing::Array<T>& array) {
+        send_placed(out, array.object_);
+        send_placed_after(out, array.lock_, SharedObjectAccess::region(array.object_));
+    }
+    static multiprocessing::Array<T> receive(HandoffReader& in) {
+        auto object = receive_placed<multiprocessing::RawArray<T>>(in);
+        auto lock = receive_placed_after<multiprocessing::RLock>(in, SharedObjectAccess::region(object));
+        return SharedObjectAccess::make<multiprocessing::Array<T>>(std::move(object), std::move(lock));
+    }
+};
+
+}  // namespace tandem::detail

@@ -53,6 +53,8 @@
 // - Barrier's action is a process-local callable, run by the process whose
 //   wait() completes a generation (Python pickles it along with the barrier).
 //   A waiter that died does not block later generations after reset().
+//   A Barrier handed to a spawn or forkserver child arrives there without
+//   an action.
 // - Lock and RLock also have lock()/unlock()/try_lock(), so std::lock_guard,
 //   std::unique_lock and std::scoped_lock work with them; so does Condition.
 //
@@ -61,11 +63,13 @@
 #pragma once
 
 #include "tandem/detail/futex.hpp"          // detail::Deadline, detail::deadline_after
+#include "tandem/detail/handoff.hpp"        // detail::Handoff, so these objects can be Process arguments
 #include "tandem/detail/shared_region.hpp"  // detail::SharedRegion, the memory every object lives in
+#include "tandem/errors.hpp"                // FrameError for a malformed handoff
 
 #include <chrono>      // timeouts
 #include <cstddef>     // std::size_t
-#include <cstdint>     // std::uint64_t
+#include <cstdint>     // std::uint64_t, std::uint8_t
 #include <functional>  // std::function, Barrier's action
 #include <memory>      // std::shared_ptr to the region
 #include <optional>    // Barrier's default timeout
@@ -347,6 +351,7 @@ public:
 
 private:
     friend struct detail::SharedObjectAccess;
+    friend struct detail::Handoff<Condition>;  // sends the lock along
     using AnyLock = std::variant<Lock, RLock>;
     Condition(std::shared_ptr<detail::SharedRegion> region, std::size_t offset, detail::Placement placement,
               AnyLock lock);
@@ -410,3 +415,116 @@ private:
 };
 
 }  // namespace tandem::multiprocessing
+
+namespace tandem::detail {
+
+// --- handing the objects to spawn and forkserver children ----------------------
+// An object travels as its region's memfd (the receiver maps its own
+// duplicate), the region's size and the object's offset in it; the receiver
+// attaches to the state found there, whose type tag is checked. A forked
+// child needs none of this: it inherits the mapping.
+
+/// Sends the region that holds a shared object: its memfd and size.
+inline void send_region(HandoffWriter& out, const SharedRegion& region) {
+    out.write_fd(region.fd());
+    out.write(region.size());
+}
+
+/// Maps a region sent by send_region. Throws FrameError for a malformed
+/// message, ValueError if the memory is smaller than announced.
+inline std::shared_ptr<SharedRegion> receive_region(HandoffReader& in) {
+    UniqueFd fd = in.take_fd();
+    const auto size = in.read<std::size_t>();
+    return std::make_shared<SharedRegion>(SharedRegion::from_fd(fd.release(), size));
+}
+
+/// Sends a shared object: its region, then its offset.
+template <class Object>
+void send_placed(HandoffWriter& out, const Object& object) {
+    send_region(out, *SharedObjectAccess::region(object));
+    out.write(SharedObjectAccess::offset(object));
+}
+
+/// Attaches to an object sent by send_placed; `extra` follows the placement
+/// in the object's private constructor.
+template <class Object, class... Extra>
+Object receive_placed(HandoffReader& in, Extra&&... extra) {
+    auto region = receive_region(in);
+    const auto offset = in.read<std::size_t>();
+    return SharedObjectAccess::make<Object>(std::move(region), offset, Placement::attach,
+                                            std::forward<Extra>(extra)...);
+}
+
+/// Sends an object that often lives in the region just sent (`previous`),
+/// as a default lock does beside its Condition or Value: then only its
+/// offset travels, and the receiver maps one region instead of two.
+template <class Object>
+void send_placed_after(HandoffWriter& out, const Object& object, const std::shared_ptr<SharedRegion>& previous) {
+    const auto& region = SharedObjectAccess::region(object);
+    const std::uint8_t same = region == previous ? 1 : 0;
+    out.write(same);
+    if (same == 0) send_region(out, *region);
+    out.write(SharedObjectAccess::offset(object));
+}
+
+/// Attaches to an object sent by send_placed_after with the same `previous`.
+template <class Object>
+Object receive_placed_after(HandoffReader& in, const std::shared_ptr<SharedRegion>& previous) {
+    const auto same = in.read<std::uint8_t>();
+    if (same > 1) throw FrameError("handoff: malformed shared object");
+    auto region = same != 0 ? previous : receive_region(in);
+    const auto offset = in.read<std::size_t>();
+    return SharedObjectAccess::make<Object>(std::move(region), offset, Placement::attach);
+}
+
+/// Handoff for an object that is its region and offset and nothing else.
+template <class Object>
+struct PlacedHandoff {
+    static void send(HandoffWriter& out, const Object& object) { send_placed(out, object); }
+    static Object receive(HandoffReader& in) { return receive_placed<Object>(in); }
+};
+
+template <>
+struct Handoff<multiprocessing::Lock> : PlacedHandoff<multiprocessing::Lock> {};
+template <>
+struct Handoff<multiprocessing::RLock> : PlacedHandoff<multiprocessing::RLock> {};
+template <>
+struct Handoff<multiprocessing::Semaphore> : PlacedHandoff<multiprocessing::Semaphore> {};
+template <>
+struct Handoff<multiprocessing::BoundedSemaphore> : PlacedHandoff<multiprocessing::BoundedSemaphore> {};
+template <>
+struct Handoff<multiprocessing::Event> : PlacedHandoff<multiprocessing::Event> {};
+
+/// The receiver's Barrier has no action (see the header comment).
+template <>
+struct Handoff<multiprocessing::Barrier> {
+    static void send(HandoffWriter& out, const multiprocessing::Barrier& barrier) { send_placed(out, barrier); }
+    static multiprocessing::Barrier receive(HandoffReader& in) {
+        return receive_placed<multiprocessing::Barrier>(in, std::function<void()>{});
+    }
+};
+
+/// A Condition travels with its Lock or RLock.
+template <>
+struct Handoff<multiprocessing::Condition> {
+    static void send(HandoffWriter& out, const multiprocessing::Condition& condition) {
+        const auto& lock = condition.lock_;
+        out.write(static_cast<std::uint8_t>(lock.index()));
+        send_placed(out, condition);
+        std::visit([&](const auto& held) { send_placed_after(out, held, SharedObjectAccess::region(condition)); },
+                   lock);
+    }
+    static multiprocessing::Condition receive(HandoffReader& in) {
+        const auto kind = in.read<std::uint8_t>();
+        if (kind > 1) throw FrameError("handoff: malformed Condition");
+        auto region = receive_region(in);
+        const auto offset = in.read<std::size_t>();
+        multiprocessing::Condition::AnyLock lock =
+            kind == 0 ? multiprocessing::Condition::AnyLock(receive_placed_after<multiprocessing::Lock>(in, region))
+                      : multiprocessing::Condition::AnyLock(receive_placed_after<multiprocessing::RLock>(in, region));
+        return SharedObjectAccess::make<multiprocessing::Condition>(std::move(region), offset, Placement::attach,
+                                                                    std::move(lock));
+    }
+};
+
+}  // namespace tandem::detail
