@@ -1,0 +1,320 @@
+// tandem/process_pool_executor.hpp — concurrent.futures.ProcessPoolExecutor.
+//
+// Runs ordinary C++ functions in a pool of worker processes and returns a
+// Future for each call: the lecture's tool for CPU-bound work that must not
+// share memory by accident, or must survive a crash. The Future is the same
+// tandem::Future the thread pool returns, so wait() and as_completed() mix
+// futures of both executors.
+//
+//     int square(int x) { return x * x; }
+//
+//     int main(int argc, char** argv) {
+//         tandem::init(argc, argv);                 // spawn and forkserver re-execute the program
+//         tandem::ProcessPoolExecutor pool({.max_workers = 4, .max_retries = 1});
+//         tandem::Future<int> f = pool.submit(square, 7);
+//         auto slow = pool.submit_with({.timeout = std::chrono::seconds(2)}, &crunch, data);
+//         for (int y : pool.map(square, std::views::iota(0, 1000), {.chunksize = 64})) use(y);
+//         int v = f.result();                       // 49
+//     }                                             // shutdown(wait = true)
+//
+// What may be submitted is decided at compile time (detail/remote_call.hpp):
+// a function, function pointer or captureless lambda, with arguments that
+// are serializable (tandem/serialization.hpp) or handed off (Pipe ends,
+// queues, locks, shared values). Exceptions thrown in a worker come back
+// from result() with their type (standard and tandem types, registered
+// types) or as RemoteError naming it.
+//
+// Beyond Python (and where it differs):
+// - A worker that dies while running a task (segfault, abort, SIGKILL,
+//   exit() inside the task, the OOM killer) fails only that task, with
+//   WorkerCrashed naming the pid and the signal or exit status; tasks it had
+//   been given but not started run on other workers; the worker is replaced
+//   and the pool carries on. With max_retries = n the crashed task is run
+//   again, up to n more times, before it fails. Python breaks the whole pool
+//   (BrokenProcessPool). Here only a crash loop breaks it: an initializer that
+//   throws, or workers that keep dying before they are ready; then every
+//   pending future and every later submit() fail with BrokenProcessPool.
+// - submit_with({.timeout = d}, ...) bounds how long the task may run once a
+//   worker starts it: past that the worker is SIGKILLed and replaced, and the
+//   future raises TimeoutError. Other tasks are not affected.
+// - Workers start with the pool (Python starts them on demand) and ignore
+//   SIGINT: a Ctrl-C at the terminal reaches the whole process group, and
+//   the parent, not each worker, decides what happens. Workers die with the
+//   parent (PR_SET_PDEATHSIG), whatever the start method.
+// - max_tasks_per_child works with every start method (Python refuses it
+//   with fork).
+// - Done-callbacks of the futures run on the pool's collector thread: they
+//   must not wait for other futures of the same pool.
+// - Transport: per worker, shared-memory rings (memfd, nothing in /dev/shm)
+//   with futex and eventfd wake-ups only when the other side sleeps; large
+//   calls and results travel in a memfd of their own. See
+//   detail/process_pool/task_ring.hpp.
+//
+// Do not destroy the executor from one of its own done-callbacks.
+#pragma once
+
+#include <sys/types.h>  // pid_t
+
+#include <chrono>       // task timeouts
+#include <csignal>      // SIGTERM, SIGKILL for terminate_workers / kill_workers
+#include <cstddef>      // std::size_t, std::byte
+#include <memory>       // the engine, the initializer's encoded call
+#include <optional>     // options
+#include <ranges>       // map() inputs
+#include <span>         // reply payloads
+#include <type_traits>  // result types
+#include <utility>      // std::forward, std::move
+#include <vector>       // encoded initializer, chunks
+
+#include "tandem/detail/cpu_count.hpp"                 // process_cpu_count: the default pool size
+#include "tandem/detail/encoding.hpp"                  // decode<R>
+#include "tandem/detail/map_results.hpp"               // MapOptions, MapResults, ChunkResult
+#include "tandem/detail/process_pool/pool_engine.hpp"  // PoolEngine, Deliver, TaskOptions
+#include "tandem/detail/remote_call.hpp"               // encode_call, RemoteCallable
+#include "tandem/errors.hpp"                           // ValueError, BrokenProcessPool, RuntimeError
+#include "tandem/future.hpp"                           // Future
+#include "tandem/multiprocessing/context.hpp"          // StartMethod
+#include "tandem/serialization.hpp"                    // rethrow_remote
+
+namespace tandem {
+
+/// Python's initializer + initargs: a call run once in each worker before it
+/// takes tasks. Built from a RemoteCallable and its arguments, like submit().
+/// If it throws in a worker, the pool breaks (BrokenProcessPool).
+class Initializer {
+public:
+    /// No initializer.
+    Initializer() = default;
+    /// initializer = fn, initargs = (args...). Compile-time errors as for
+    /// submit(); throws what encoding the arguments throws.
+    template <class F, class... Args>
+    explicit Initializer(const F& fn, const Args&... args) {
+        detail::HandoffWriter call;
+        detail::encode_call(call, fn, args...);
+        auto encoded = std::make_shared<Encoded>();
+        encoded->bytes.assign(call.bytes().begin(), call.bytes().end());
+        for (int fd : call.fds()) encoded->fds.push_back(duplicate_fd(fd));
+        call_ = std::move(encoded);
+    }
+    /// Whether an initializer was given.
+    bool empty() const noexcept { return call_ == nullptr; }
+
+private:
+    friend class ProcessPoolExecutor;
+    struct Encoded {
+        std::vector<std::byte> bytes;
+        std::vector<detail::UniqueFd> fds;
+    };
+    static detail::UniqueFd duplicate_fd(int fd);
+    std::shared_ptr<const Encoded> call_;
+};
+
+/// ProcessPoolExecutor's constructor arguments.
+struct ProcessPoolOptions {
+    /// Worker processes; unset: the CPUs this process may use
+    /// (os.process_cpu_count()). Zero is a ValueError.
+    std::optional<std::size_t> max_workers;
+    /// How workers start (Python's mp_context); unset: the default context's
+    /// method, resolved when the pool is built (see multiprocessing/context.hpp).
+    std::optional<multiprocessing::StartMethod> start_method;
+    /// Run in each worker before its first task.
+    Initializer initializer;
+    /// A worker exits and is replaced after this many tasks; unset: never.
+    /// Zero is a ValueError.
+    std::optional<std::size_t> max_tasks_per_child;
+    /// How many times a task whose worker crashed is run again before its
+    /// future fails with WorkerCrashed (tandem; Python has none).
+    std::size_t max_retries = 0;
+};
+
+/// Options of one submit_with() call.
+struct SubmitOptions {
+    /// The longest the task may run once started; past it the worker is
+    /// killed and replaced and the future raises TimeoutError.
+    std::optional<std::chrono::nanoseconds> timeout;
+    /// Overrides the pool's max_retries for this task.
+    std::optional<std::size_t> max_retries;
+};
+
+namespace detail::process_pool {
+
+/// The result type of calling a RemoteCallable F (void for anything else,
+/// which encode_call then rejects with a message).
+template <class F, bool = RemoteCallable<F>>
+struct SubmitResult {
+    using type = void;
+};
+template <class F>
+struct SubmitResult<F, true> {
+    using type = std::decay_t<typename FunctionPointerTraits<remote_pointer_t<F>>::result>;
+};
+
+/// Completes a Future<R>'s state from a worker's reply.
+template <class R>
+void deliver(FutureStateBase& base, bool raised, std::span<const std::byte> payload) {
+    auto& state = static_cast<FutureState<R>&>(base);
+    try {
+        if (raised) rethrow_remote(payload);
+        if constexpr (std::is_void_v<R>) {
+            if (!payload.empty()) throw FrameError("process pool: a void result carries bytes");
+            state.try_set_result();
+        } else {
+            state.try_set_result(decode<R>(payload));
+        }
+    } catch (...) {
+        state.try_set_exception(std::current_exception());
+    }
+}
+
+/// A map chunk as one task: calls the function named by `function` (a
+/// FunctionId of a `Pointer`) on each input, stopping at the first
+/// exception, whose encoding comes back beside the values computed before it.
+template <class Pointer, class Input, class R>
+std::pair<std::vector<R>, std::vector<std::byte>> run_map_chunk(FunctionId function, std::vector<Input> chunk) {
+    const auto fn = reinterpret_cast<Pointer>(resolve_function(function));
+    std::pair<std::vector<R>, std::vector<std::byte>> out;
+    out.first.reserve(chunk.size());
+    try {
+        for (Input& input : chunk) out.first.push_back(fn(std::move(input)));
+    } catch (...) {
+        out.second = encode_exception(std::current_exception());
+    }
+    return out;
+}
+
+}  // namespace detail::process_pool
+
+class ProcessPoolExecutor {
+public:
+    /// A pool with Python's defaults.
+    ProcessPoolExecutor() : ProcessPoolExecutor(ProcessPoolOptions{}) {}
+    /// A pool of `max_workers` processes (ValueError if 0).
+    explicit ProcessPoolExecutor(std::size_t max_workers)
+        : ProcessPoolExecutor(ProcessPoolOptions{.max_workers = max_workers}) {}
+    /// A pool with these options; starts the workers. Throws ValueError for a
+    /// zero max_workers or max_tasks_per_child, ProcessError if the start
+    /// method cannot be used (spawn or forkserver without tandem::init(), the
+    /// default in a multi-threaded program without init()) or a worker fails
+    /// to start, std::system_error if the OS refuses.
+    explicit ProcessPoolExecutor(ProcessPoolOptions options);
+    ProcessPoolExecutor(ProcessPoolExecutor&&) noexcept = default;
+    ProcessPoolExecutor& operator=(ProcessPoolExecutor&&) = delete;
+    /// shutdown(wait = true).
+    ~ProcessPoolExecutor();
+
+    /// Schedules fn(args...) in a worker and returns its Future. `fn` is a
+    /// function or captureless lambda; arguments are encoded now (converted
+    /// to the parameter types). Throws RuntimeError("cannot schedule new
+    /// futures after shutdown"), BrokenProcessPool once the pool is broken,
+    /// and what encoding an argument throws. The future fails with the
+    /// task's exception, WorkerCrashed, or BrokenProcessPool.
+    template <class F, class... Args>
+    auto submit(const F& fn, const Args&... args) {
+        return submit_with(SubmitOptions{}, fn, args...);
+    }
+
+    /// submit() with per-task options (a timeout, a retry count). Throws as
+    /// submit(); ValueError for a timeout that is not positive. The future
+    /// also fails with TimeoutError when the task overran its timeout.
+    template <class F, class... Args>
+    auto submit_with(const SubmitOptions& options, const F& fn, const Args&... args)
+        -> Future<typename detail::process_pool::SubmitResult<F>::type> {
+        using R = typename detail::process_pool::SubmitResult<F>::type;
+        if (options.timeout && *options.timeout <= std::chrono::nanoseconds::zero())
+            throw ValueError("timeout must be positive");
+        detail::HandoffWriter call;
+        detail::encode_call(call, fn, args...);
+        Future<R> future;
+        future.state()->retain();
+        engine().submit(detail::StatePtr<detail::FutureStateBase>::adopt(future.state()),
+                        &detail::process_pool::deliver<R>, call,
+                        detail::process_pool::TaskOptions{options.timeout, options.max_retries});
+        return future;
+    }
+
+    /// Python's Executor.map: fn(x) for each x of `inputs` in a worker,
+    /// results in input order, read lazily with at most `buffersize` chunks
+    /// in flight (default: four per worker); each chunk of `chunksize`
+    /// inputs is one task. Iterating rethrows a call's exception at its
+    /// position, TimeoutError past `options.timeout` (counted from this
+    /// call), WorkerCrashed if a chunk's worker died. The range must not
+    /// outlive the executor (nor `inputs`, if passed as an lvalue).
+    template <class F, std::ranges::input_range Inputs>
+    auto map(const F& fn, Inputs&& inputs, MapOptions options = {}) {
+        using Input = std::ranges::range_value_t<Inputs>;
+        using Pointer = detail::remote_pointer_t<F>;
+        using R = typename detail::process_pool::SubmitResult<F>::type;
+        static_assert(!std::is_void_v<R>, "map() needs a function that returns a value; use submit() otherwise");
+        detail::check_map_options(options);
+        const detail::FunctionId function = detail::function_id(detail::as_function_pointer(fn));
+        auto submit_chunk = [this, function](std::vector<Input> chunk) {
+            return submit_chunk_task<Pointer, Input, R>(function, std::move(chunk));
+        };
+        return detail::MapResults<R, std::views::all_t<Inputs>, decltype(submit_chunk)>(
+            std::views::all(std::forward<Inputs>(inputs)), std::move(submit_chunk), options, 4 * max_workers());
+    }
+
+    /// Stops accepting work. With `cancel_futures`, cancels what no worker
+    /// has been given. Queued work still runs; `wait` blocks until it has and
+    /// every worker has exited. Calling it again is harmless.
+    void shutdown(bool wait = true, bool cancel_futures = false) {
+        if (engine_) engine_->shutdown(wait, cancel_futures);
+    }
+
+    /// Python 3.14: shutdown(wait=false, cancel_futures=true), then SIGTERM
+    /// to every worker; tasks they were running fail with BrokenProcessPool.
+    /// Returns once the workers are reaped.
+    void terminate_workers() {
+        if (engine_) engine_->signal_workers(SIGTERM);
+    }
+    /// As terminate_workers(), with SIGKILL.
+    void kill_workers() {
+        if (engine_) engine_->signal_workers(SIGKILL);
+    }
+
+    /// The number of worker processes.
+    std::size_t max_workers() const noexcept { return engine_->max_workers(); }
+
+    /// The pids of the workers alive now (tandem: for monitoring and tests;
+    /// Python keeps them in the private _processes).
+    std::vector<pid_t> worker_pids() const { return engine_->worker_pids(); }
+
+private:
+    detail::process_pool::PoolEngine& engine() {
+        if (!engine_) throw RuntimeError("cannot schedule new futures after shutdown");
+        return *engine_;
+    }
+
+    template <class Pointer, class Input, class R>
+    Future<detail::ChunkResult<R>> submit_chunk_task(detail::FunctionId function, std::vector<Input> chunk) {
+        auto remote = submit(&detail::process_pool::run_map_chunk<Pointer, Input, R>, function, chunk);
+        // Turn the chunk's reply into the ChunkResult MapResults reads. The
+        // try_ setters: MapResults may have cancelled `out` meanwhile.
+        Future<detail::ChunkResult<R>> out;
+        using Reply = std::pair<std::vector<R>, std::vector<std::byte>>;
+        remote.add_done_callback([out](const Future<Reply>& done) {
+            auto& target = static_cast<detail::FutureState<detail::ChunkResult<R>>&>(*out.state());
+            auto& reply = static_cast<detail::FutureState<Reply>&>(*done.state());
+            if (auto error = reply.stored_exception()) {
+                target.try_set_exception(error);
+                return;
+            }
+            if (reply.cancelled()) {
+                target.try_set_exception(std::make_exception_ptr(CancelledError()));
+                return;
+            }
+            try {
+                detail::ChunkResult<R> chunk_result{std::move(reply.value().first), nullptr};
+                if (!reply.value().second.empty()) chunk_result.error = decode_exception(reply.value().second);
+                target.try_set_result(std::move(chunk_result));
+            } catch (...) {
+                target.try_set_exception(std::current_exception());
+            }
+        });
+        return out;
+    }
+
+    std::unique_ptr<detail::process_pool::PoolEngine> engine_;
+};
+
+}  // namespace tandem

@@ -1,0 +1,192 @@
+// The process-pool worker's main loop. See
+// tandem/detail/process_pool/worker_main.hpp.
+#include "tandem/detail/process_pool/worker_main.hpp"
+
+#include <fcntl.h>       // fcntl(F_DUPFD_CLOEXEC)
+#include <sys/mman.h>    // nothing mapped by hand; SharedRegion does it
+#include <unistd.h>      // write
+
+#include <algorithm>     // std::min
+#include <chrono>        // task start times
+#include <csignal>       // signal(SIGINT, SIG_IGN)
+#include <cstring>       // std::memcpy, std::strncpy
+#include <exception>     // std::current_exception
+#include <span>          // message views
+#include <string>        // failure descriptions
+#include <system_error>  // std::system_error
+#include <utility>       // std::move
+#include <vector>        // descriptors
+
+#include "tandem/detail/fd_passing.hpp"           // send_with_fds, receive_with_fds
+#include "tandem/detail/futex.hpp"                // cpu_relax
+#include "tandem/detail/launcher.hpp"             // describe_exception
+#include "tandem/detail/process_pool/task_ring.hpp"  // the region's layout, rings
+#include "tandem/detail/remote_call.hpp"          // run_call, raised_outcome, CallOutcome
+#include "tandem/detail/shared_region.hpp"        // SharedRegion for the pool and out-of-band messages
+#include "tandem/errors.hpp"                      // FrameError
+
+namespace tandem::detail::process_pool {
+namespace {
+
+// Spins before sleeping: a pipeline that sends the next task within a few
+// microseconds never pays for a futex round trip.
+constexpr int kSpinRounds = 2000;
+
+UniqueFd duplicate(int fd) {
+    const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) throw std::system_error(errno, std::generic_category(), "pool worker: dup");
+    return UniqueFd(copy);
+}
+
+std::int64_t now_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+class Worker {
+public:
+    explicit Worker(const WorkerChannel& channel)
+        : region_(SharedRegion::from_fd(duplicate(channel.region_fd).release(), channel.region_size)),
+          header_(header_of(region_.data())),
+          area_(area_of(region_.data(), channel.index)),
+          event_fd_(channel.event_fd),
+          socket_fd_(channel.socket_fd) {}
+
+    /// Runs the initializer; false (with the slot saying why) if it threw.
+    bool initialize(const WorkerChannel& channel) {
+        if (!channel.initializer.empty()) {
+            std::vector<UniqueFd> fds;
+            for (int fd : channel.initializer_fds) fds.push_back(duplicate(fd));
+            HandoffReader in(channel.initializer, std::move(fds));
+            CallOutcome outcome;
+            try {
+                outcome = run_call(in);
+            } catch (...) {
+                outcome = raised_outcome(std::current_exception());
+            }
+            if (outcome.raised) {
+                std::string description = describe_exception(decode_exception(outcome.payload));
+                std::strncpy(area_->failure, description.c_str(), sizeof area_->failure - 1);
+                area_->failure[sizeof area_->failure - 1] = '\0';
+                area_->phase.store(WorkerPhase::init_failed, std::memory_order_seq_cst);
+                return false;
+            }
+        }
+        area_->phase.store(WorkerPhase::ready, std::memory_order_seq_cst);
+        notify_parent();
+        return true;
+    }
+
+    void serve() {
+        Ring& requests = area_->requests;
+        for (;;) {
+            wait_for_request(requests);
+            SlotHeader* slot = requests.consumer_slot();
+            if (slot->kind == MessageKind::stop) {
+                requests.consume();
+                return;
+            }
+            const std::uint64_t id = slot->task_id;
+            area_->started_ns.store(now_ns(), std::memory_order_relaxed);
+            area_->current_task.store(id, std::memory_order_seq_cst);
+            CallOutcome outcome = run(slot);
+            requests.consume();
+            reply(id, outcome);
+            area_->current_task.store(0, std::memory_order_release);
+        }
+    }
+
+private:
+    void wait_for_request(Ring& requests) {
+        for (int round = 0; requests.empty(); ++round) {
+            if (round < kSpinRounds) {
+                cpu_relax();
+                continue;
+            }
+            requests.consumer_sleeping.store(1, std::memory_order_seq_cst);
+            if (!requests.empty()) {
+                requests.consumer_sleeping.store(0, std::memory_order_relaxed);
+                break;
+            }
+            wait_shared(requests.consumer_sleeping, 1);
+            round = 0;
+        }
+    }
+
+    CallOutcome run(SlotHeader* slot) {
+        try {
+            const auto* payload = reinterpret_cast<const std::byte*>(slot + 1);
+            if (slot->kind == MessageKind::call) {
+                if (slot->size > kSlotPayload) throw FrameError("pool worker: a request is larger than its slot");
+                HandoffReader in(std::span(payload, slot->size), {});
+                return run_call(in);
+            }
+            if (slot->kind != MessageKind::call_out_of_band) throw FrameError("pool worker: unknown request kind");
+            std::uint64_t size = 0;
+            std::memcpy(&size, payload, sizeof size);
+            ReceivedMessage message = receive_with_fds(socket_fd_, 64);
+            if (message.fds.empty()) throw FrameError("pool worker: an out-of-band request came without its memfd");
+            SharedRegion bytes = SharedRegion::from_fd(message.fds.front().release(), static_cast<std::size_t>(size));
+            std::vector<UniqueFd> handed(std::make_move_iterator(message.fds.begin() + 1),
+                                         std::make_move_iterator(message.fds.end()));
+            HandoffReader in(std::span(bytes.data(), static_cast<std::size_t>(size)), std::move(handed));
+            return run_call(in);
+        } catch (...) {
+            return raised_outcome(std::current_exception());
+        }
+    }
+
+    void reply(std::uint64_t id, const CallOutcome& outcome) {
+        Ring& replies = area_->replies;
+        // The parent never has more tasks in flight than the ring has slots.
+        while (replies.full()) cpu_relax();
+        SlotHeader* slot = replies.producer_slot();
+        slot->task_id = id;
+        auto* payload = reinterpret_cast<std::byte*>(slot + 1);
+        if (outcome.payload.size() <= kSlotPayload) {
+            slot->kind = outcome.raised ? MessageKind::raised : MessageKind::result;
+            slot->size = static_cast<std::uint32_t>(outcome.payload.size());
+            if (!outcome.payload.empty()) std::memcpy(payload, outcome.payload.data(), outcome.payload.size());
+        } else {
+            SharedRegion bytes(outcome.payload.size(), "tandem:pool-reply");
+            std::memcpy(bytes.data(), outcome.payload.data(), outcome.payload.size());
+            const int fd = bytes.fd();
+            send_with_fds(socket_fd_, {}, std::span(&fd, 1));
+            slot->kind = outcome.raised ? MessageKind::raised_out_of_band : MessageKind::result_out_of_band;
+            const std::uint64_t size = outcome.payload.size();
+            std::memcpy(payload, &size, sizeof size);
+            slot->size = sizeof size;
+        }
+        replies.publish();
+        notify_parent();
+    }
+
+    void notify_parent() noexcept {
+        if (header_->collector_sleeping.load(std::memory_order_seq_cst) != 0 &&
+            header_->collector_sleeping.exchange(0, std::memory_order_seq_cst) != 0) {
+            const std::uint64_t one = 1;
+            // An eventfd write only fails on counter overflow, which the
+            // collector's reads rule out.
+            [[maybe_unused]] const auto written = ::write(event_fd_, &one, sizeof one);
+        }
+    }
+
+    SharedRegion region_;
+    PoolHeader* header_;
+    WorkerArea* area_;
+    int event_fd_;
+    int socket_fd_;
+};
+
+}  // namespace
+
+void worker_main(WorkerChannel channel) {
+    // Ctrl-C at a terminal signals the whole foreground process group; a
+    // worker must not die half-way through a task because of it. The parent
+    // decides (its pool shuts down or it dies, and PDEATHSIG follows).
+    ::signal(SIGINT, SIG_IGN);
+    Worker worker(channel);
+    if (!worker.initialize(channel)) exit_child(kInitializerFailedStatus);
+    worker.serve();
+}
+
+}  // namespace tandem::detail::process_pool

@@ -1,0 +1,376 @@
+// ProcessPoolExecutor: concurrent.futures' process pool, plus tandem's
+// crash isolation, retries, per-task timeouts and transport.
+#include <gtest/gtest.h>  // TEST, EXPECT_*
+
+#include <dirent.h>    // counting /proc/self/fd
+#include <fcntl.h>     // open(O_CREAT | O_EXCL) for the retry marker
+#include <sys/wait.h>  // waitpid(WNOHANG): no zombie is left
+#include <unistd.h>    // getpid, _exit, pause
+
+#include <algorithm>  // std::sort
+#include <chrono>     // timeouts, round-trip timing
+#include <csignal>    // raise
+#include <cstdio>     // std::printf of the measured figures
+#include <cstdlib>    // std::abort, std::exit
+#include <set>        // distinct worker pids
+#include <stdexcept>  // std::out_of_range
+#include <string>     // arguments
+#include <vector>     // results, large payloads
+
+#include "tandem/errors.hpp"                 // WorkerCrashed, BrokenProcessPool, TimeoutError
+#include "tandem/process_pool_executor.hpp"  // ProcessPoolExecutor
+#include "tandem/thread_pool_executor.hpp"   // mixing futures of both executors
+#include "tandem/wait.hpp"                   // wait, as_completed
+
+namespace {
+
+using namespace std::chrono_literals;
+using tandem::Future;
+using tandem::ProcessPoolExecutor;
+using tandem::multiprocessing::StartMethod;
+
+int square(int x) { return x * x; }
+std::string greet(std::string name, int times) {
+    std::string out;
+    for (int i = 0; i < times; ++i) out += "hello " + name + ";";
+    return out;
+}
+int throw_value_error(int) { throw tandem::ValueError("bad value"); }
+int throw_out_of_range(int) { throw std::out_of_range("index 7"); }
+void do_nothing() {}
+int worker_pid() { return static_cast<int>(::getpid()); }
+int segfault(int) {
+    std::raise(SIGSEGV);
+    return 0;
+}
+int abort_task(int) { std::abort(); }
+int kill_self(int) {
+    std::raise(SIGKILL);
+    return 0;
+}
+int exit_seven(int) { std::exit(7); }
+int sleep_forever(int) {
+    for (;;) ::pause();
+}
+// Crashes the first time (it creates `marker`), succeeds afterwards.
+int crash_once(std::string marker) {
+    const int fd = ::open(marker.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        ::close(fd);
+        std::raise(SIGKILL);
+    }
+    return 42;
+}
+std::vector<std::byte> reverse_bytes(std::vector<std::byte> data) {
+    std::reverse(data.begin(), data.end());
+    return data;
+}
+
+int initialized_value = 0;
+void set_initialized(int value) { initialized_value = value; }
+int read_initialized() { return initialized_value; }
+void failing_initializer() { throw tandem::ValueError("cannot initialize"); }
+void exiting_initializer() { ::_exit(1); }
+
+std::size_t open_fd_count() {
+    std::size_t count = 0;
+    if (DIR* directory = ::opendir("/proc/self/fd")) {
+        while (::readdir(directory) != nullptr) ++count;
+        ::closedir(directory);
+    }
+    return count;
+}
+
+bool has_zombie_children() {
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    return pid > 0;
+}
+
+class ProcessPoolTest : public testing::TestWithParam<StartMethod> {
+protected:
+    tandem::ProcessPoolOptions options(std::size_t workers = 2) {
+        return {.max_workers = workers, .start_method = GetParam()};
+    }
+};
+
+// concurrent.futures: submit() returns a Future whose result() is fn(*args).
+TEST_P(ProcessPoolTest, SubmitReturnsTheResult) {
+    ProcessPoolExecutor pool(options());
+    EXPECT_EQ(pool.submit(square, 7).result(), 49);
+    EXPECT_EQ(pool.submit(&greet, "ann", 2).result(), "hello ann;hello ann;");
+    EXPECT_EQ(pool.submit([](int a, int b) { return a - b; }, 10, 3).result(), 7);
+    pool.submit(do_nothing).result();
+}
+
+// concurrent.futures: an exception raised in the worker is re-raised by result() with its type.
+TEST_P(ProcessPoolTest, ExceptionsComeBackTyped) {
+    ProcessPoolExecutor pool(options());
+    auto a = pool.submit(throw_value_error, 1);
+    auto b = pool.submit(throw_out_of_range, 1);
+    EXPECT_THROW(a.result(), tandem::ValueError);
+    EXPECT_THROW(b.result(), std::out_of_range);
+    EXPECT_EQ(pool.submit(square, 3).result(), 9);  // the pool is fine
+}
+
+// concurrent.futures: submit() after shutdown() raises RuntimeError; shutdown twice is harmless.
+TEST_P(ProcessPoolTest, SubmitAfterShutdownRaises) {
+    ProcessPoolExecutor pool(options());
+    auto f = pool.submit(square, 2);
+    pool.shutdown();
+    EXPECT_EQ(f.result(), 4);
+    EXPECT_THROW(pool.submit(square, 2), tandem::RuntimeError);
+    pool.shutdown();
+}
+
+// concurrent.futures: many tasks, all complete; wait()/as_completed() mix thread- and process-pool futures.
+TEST_P(ProcessPoolTest, ManyTasksAndMixedWaits) {
+    ProcessPoolExecutor pool(options());
+    tandem::ThreadPoolExecutor threads(2);
+    std::vector<Future<int>> futures;
+    for (int i = 0; i < 2000; ++i) futures.push_back(pool.submit(square, i));
+    for (int i = 0; i < 50; ++i) futures.push_back(threads.submit(square, i));
+    auto [done, not_done] = tandem::wait(futures, 30s);
+    EXPECT_EQ(done.size(), futures.size());
+    EXPECT_TRUE(not_done.empty());
+    for (int i = 0; i < 2000; ++i) EXPECT_EQ(futures[static_cast<std::size_t>(i)].result(), i * i);
+    std::size_t seen = 0;
+    for (auto& f : tandem::as_completed(futures, 30s)) {
+        static_cast<void>(f);
+        ++seen;
+    }
+    EXPECT_EQ(seen, futures.size());
+}
+
+// tandem (Python breaks the pool): a crashing task fails alone with WorkerCrashed naming the signal or status.
+TEST_P(ProcessPoolTest, CrashFailsOnlyThatTask) {
+    ProcessPoolExecutor pool(options());
+    struct Case {
+        int (*fn)(int);
+        int signal_number;
+        int exit_code;
+    };
+#if defined(__SANITIZE_ADDRESS__)
+    // AddressSanitizer reports a segfault and then aborts (abort_on_error=1);
+    // LeakSanitizer, run by exit(), may find the task's live allocations and
+    // abort too. The crash is still isolated and named; only the signal differs.
+    constexpr bool kSanitizerMayAbort = true;
+    constexpr int kSanitizerStatus = -1;
+#elif defined(__SANITIZE_THREAD__)
+    // ThreadSanitizer catches the segfault, reports it and exits with its own
+    // status, 66.
+    constexpr bool kSanitizerMayAbort = false;
+    constexpr int kSanitizerStatus = 66;
+#else
+    constexpr bool kSanitizerMayAbort = false;
+    constexpr int kSanitizerStatus = -1;
+#endif
+    for (const Case& c : {Case{segfault, SIGSEGV, 0}, Case{abort_task, SIGABRT, 0}, Case{kill_self, SIGKILL, 0},
+                          Case{exit_seven, 0, 7}}) {
+        auto f = pool.submit(c.fn, 1);
+        try {
+            f.result(20s);
+            ADD_FAILURE() << "the crashing task returned";
+        } catch (const tandem::WorkerCrashed& crash) {
+            const bool expected = crash.signal_number() == c.signal_number && crash.exit_code() == c.exit_code;
+            const bool sanitizer_abort = (kSanitizerMayAbort && crash.signal_number() == SIGABRT) ||
+                                         (crash.signal_number() == 0 && crash.exit_code() == kSanitizerStatus);
+            EXPECT_TRUE(expected || sanitizer_abort) << crash.what();
+            EXPECT_NE(std::string(crash.what()).find(crash.signal_number() != 0 ? "signal" : "status"), std::string::npos);
+            EXPECT_GT(crash.pid(), 0);
+        }
+        EXPECT_EQ(pool.submit(square, 5).result(20s), 25);
+    }
+    EXPECT_EQ(pool.worker_pids().size(), 2u);
+}
+
+// tandem: tasks queued behind a crashing task on the same worker are run again, not failed.
+TEST_P(ProcessPoolTest, TasksBehindACrashAreRequeued) {
+    ProcessPoolExecutor pool(options(1));
+    auto crash = pool.submit(kill_self, 0);
+    std::vector<Future<int>> after;
+    for (int i = 0; i < 20; ++i) after.push_back(pool.submit(square, i));
+    EXPECT_THROW(crash.result(20s), tandem::WorkerCrashed);
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(after[static_cast<std::size_t>(i)].result(20s), i * i);
+}
+
+// tandem: max_retries runs a crashed task again on a fresh worker.
+TEST_P(ProcessPoolTest, MaxRetriesRunsACrashedTaskAgain) {
+    char path[] = "/tmp/tandem-pool-retry-XXXXXX";
+    const int fd = ::mkstemp(path);
+    ASSERT_GE(fd, 0);
+    ::close(fd);
+    ::unlink(path);
+    {
+        ProcessPoolExecutor pool({.max_workers = 1, .start_method = GetParam(), .max_retries = 1});
+        EXPECT_EQ(pool.submit(crash_once, std::string(path)).result(20s), 42);
+    }
+    ::unlink(path);
+    {
+        ProcessPoolExecutor pool(options(1));
+        auto f = pool.submit_with({.max_retries = 0}, crash_once, std::string(path));
+        EXPECT_THROW(f.result(20s), tandem::WorkerCrashed);
+    }
+    ::unlink(path);
+}
+
+// tandem: a task past its timeout is killed with its worker and raises TimeoutError; others are untouched.
+TEST_P(ProcessPoolTest, PerTaskTimeout) {
+    ProcessPoolExecutor pool(options());
+    auto hung = pool.submit_with({.timeout = 200ms}, sleep_forever, 0);
+    std::vector<Future<int>> others;
+    for (int i = 0; i < 50; ++i) others.push_back(pool.submit(square, i));
+    EXPECT_THROW(hung.result(20s), tandem::TimeoutError);
+    for (int i = 0; i < 50; ++i) EXPECT_EQ(others[static_cast<std::size_t>(i)].result(20s), i * i);
+    EXPECT_EQ(pool.submit_with({.timeout = 10s}, square, 6).result(20s), 36);
+    EXPECT_THROW(pool.submit_with({.timeout = 0s}, square, 1), tandem::ValueError);
+}
+
+// concurrent.futures: the initializer runs in each worker before its tasks.
+TEST_P(ProcessPoolTest, InitializerRunsFirst) {
+    ProcessPoolExecutor pool({.max_workers = 2, .start_method = GetParam(),
+                              .initializer = tandem::Initializer(set_initialized, 17)});
+    for (int i = 0; i < 10; ++i) EXPECT_EQ(pool.submit(read_initialized).result(20s), 17);
+}
+
+// concurrent.futures: a failing initializer breaks the pool (BrokenProcessPool), and no future hangs.
+TEST_P(ProcessPoolTest, FailingInitializerBreaksThePool) {
+    ProcessPoolExecutor pool({.max_workers = 2, .start_method = GetParam(),
+                              .initializer = tandem::Initializer(failing_initializer)});
+    // The pool may break before or after this submit: either way it says so.
+    try {
+        pool.submit(square, 3).result(20s);
+        ADD_FAILURE() << "a task ran without its initializer";
+    } catch (const tandem::BrokenProcessPool& broken) {
+        EXPECT_NE(std::string(broken.what()).find("cannot initialize"), std::string::npos) << broken.what();
+    }
+    EXPECT_THROW(pool.submit(square, 3), tandem::BrokenProcessPool);
+}
+
+// tandem: workers that keep dying at start (a crash loop) break the pool instead of looping forever.
+TEST_P(ProcessPoolTest, CrashLoopBreaksThePool) {
+    ProcessPoolExecutor pool({.max_workers = 1, .start_method = GetParam(),
+                              .initializer = tandem::Initializer(exiting_initializer)});
+    EXPECT_THROW(pool.submit(square, 3).result(20s), tandem::BrokenProcessPool);
+}
+
+// concurrent.futures: max_tasks_per_child replaces a worker after that many tasks.
+TEST_P(ProcessPoolTest, MaxTasksPerChildReplacesWorkers) {
+    ProcessPoolExecutor pool({.max_workers = 1, .start_method = GetParam(), .max_tasks_per_child = 1});
+    std::set<int> pids;
+    for (int i = 0; i < 4; ++i) pids.insert(pool.submit(worker_pid).result(20s));
+    EXPECT_EQ(pids.size(), 4u);
+}
+
+// tandem: MiB-sized arguments and results travel through a memfd, intact.
+TEST_P(ProcessPoolTest, LargeArgumentsAndResults) {
+    ProcessPoolExecutor pool(options());
+    std::vector<std::byte> data(8 << 20);
+    for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::byte>(i * 31 % 251);
+    std::vector<std::byte> back = pool.submit(reverse_bytes, data).result(20s);
+    std::reverse(back.begin(), back.end());
+    EXPECT_EQ(back, data);
+}
+
+// concurrent.futures: map() yields fn(x) in input order, chunked, and re-raises at the failing position.
+TEST_P(ProcessPoolTest, MapInOrderWithChunks) {
+    ProcessPoolExecutor pool(options());
+    std::vector<int> inputs(1000);
+    for (int i = 0; i < 1000; ++i) inputs[static_cast<std::size_t>(i)] = i;
+    std::vector<int> out = pool.map(square, inputs, {.chunksize = 37}).to_vector();
+    ASSERT_EQ(out.size(), inputs.size());
+    for (int i = 0; i < 1000; ++i) EXPECT_EQ(out[static_cast<std::size_t>(i)], i * i);
+    int seen = 0;
+    auto failing = pool.map([](int x) { return x == 5 ? throw tandem::ValueError("five") : x; }, inputs, {.chunksize = 4});
+    try {
+        for (int value : failing) {
+            EXPECT_EQ(value, seen);
+            ++seen;
+        }
+        ADD_FAILURE() << "map did not raise";
+    } catch (const tandem::ValueError&) {
+        EXPECT_EQ(seen, 5);
+    }
+}
+
+// concurrent.futures: shutdown(cancel_futures=True) cancels what has not started.
+TEST_P(ProcessPoolTest, ShutdownCancelsQueuedFutures) {
+    ProcessPoolExecutor pool(options(1));
+    auto hung = pool.submit_with({.timeout = 300ms}, sleep_forever, 0);
+    std::vector<Future<int>> queued;
+    for (int i = 0; i < 10; ++i) queued.push_back(pool.submit(square, i));
+    pool.shutdown(true, true);
+    EXPECT_THROW(hung.result(), tandem::TimeoutError);
+    int cancelled = 0;
+    for (auto& f : queued) cancelled += f.cancelled() ? 1 : 0;
+    EXPECT_GE(cancelled, 8);  // up to kDispatchDepth - 1 were already handed to the worker
+}
+
+// Python 3.14: terminate_workers()/kill_workers() end the workers; running tasks fail, nothing hangs.
+TEST_P(ProcessPoolTest, TerminateAndKillWorkers) {
+    for (bool kill : {false, true}) {
+        ProcessPoolExecutor pool(options());
+        auto running = pool.submit(sleep_forever, 0);
+        auto queued = pool.submit(square, 2);
+        if (kill) {
+            pool.kill_workers();
+        } else {
+            pool.terminate_workers();
+        }
+        EXPECT_TRUE(running.done());
+        EXPECT_TRUE(queued.done());
+        EXPECT_THROW(running.result(), tandem::BrokenProcessPool);
+        EXPECT_THROW(pool.submit(square, 1), tandem::RuntimeError);
+    }
+}
+
+// tandem: a pool leaves no descriptor, no zombie behind.
+TEST_P(ProcessPoolTest, NothingLeaks) {
+    {
+        // The first forkserver child starts the forkserver, whose descriptors
+        // stay open for the rest of the program: start it before counting.
+        ProcessPoolExecutor warm_up(options());
+        EXPECT_EQ(warm_up.submit(square, 2).result(20s), 4);
+    }
+    const std::size_t before = open_fd_count();
+    {
+        ProcessPoolExecutor pool(options());
+        EXPECT_EQ(pool.submit(square, 3).result(20s), 9);
+        EXPECT_THROW(pool.submit(kill_self, 0).result(20s), tandem::WorkerCrashed);
+        std::vector<std::byte> data(1 << 20);
+        EXPECT_EQ(pool.submit(reverse_bytes, data).result(20s).size(), data.size());
+    }
+    EXPECT_EQ(open_fd_count(), before);
+    EXPECT_FALSE(has_zombie_children());
+}
+
+INSTANTIATE_TEST_SUITE_P(StartMethods, ProcessPoolTest,
+                         testing::Values(StartMethod::fork, StartMethod::forkserver, StartMethod::spawn),
+                         [](const testing::TestParamInfo<StartMethod>& param_info) {
+                             return std::string(tandem::multiprocessing::start_method_name(param_info.param));
+                         });
+
+// concurrent.futures: ProcessPoolExecutor(max_workers=0) raises ValueError.
+TEST(ProcessPoolOptions, ZeroIsAValueError) {
+    EXPECT_THROW(ProcessPoolExecutor(tandem::ProcessPoolOptions{.max_workers = 0}), tandem::ValueError);
+    EXPECT_THROW(ProcessPoolExecutor(tandem::ProcessPoolOptions{.max_tasks_per_child = 0}), tandem::ValueError);
+}
+
+// tandem promise: a submit -> result round trip costs microseconds (printed; bounded loosely here,
+// since sanitizers and a loaded machine slow it down).
+TEST(ProcessPoolTransport, RoundTripMicroseconds) {
+    ProcessPoolExecutor pool({.max_workers = 1, .start_method = StartMethod::forkserver});
+    for (int i = 0; i < 200; ++i) pool.submit(square, i).result();
+    std::vector<double> micros;
+    for (int i = 0; i < 2000; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        pool.submit(square, i).result();
+        micros.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+    }
+    std::sort(micros.begin(), micros.end());
+    std::printf("process pool round trip: median %.1f us, p90 %.1f us\n", micros[micros.size() / 2],
+                micros[micros.size() * 9 / 10]);
+    EXPECT_LT(micros[micros.size() / 2], 2000.0);
+}
+
+}  // namespace
