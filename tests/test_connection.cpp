@@ -12,6 +12,8 @@
 
 #include <gtest/gtest.h>  // TEST, EXPECT_*
 
+#include "support/child_process.hpp"  // fork_child, join_child, open_fd_count
+
 #include <array>          // raw headers
 #include <atomic>         // the EINTR test's flag
 #include <cerrno>         // errno, EMSGSIZE, EPIPE
@@ -44,6 +46,11 @@ namespace mp = tandem::multiprocessing;
 
 namespace {
 
+using tandem_test::fork_child;
+using tandem_test::join_child;
+using tandem_test::open_fd_count;
+using tandem_test::pidfd_open;
+
 constexpr auto long_wait = 10s;  // for waits that should succeed: a bug fails instead of hanging
 
 struct Point {  // travels as raw bytes
@@ -70,48 +77,6 @@ struct Unencodable {  // its serialize() fails, as an unpicklable object in Pyth
         throw std::runtime_error("cannot encode this");
     }
 };
-
-std::size_t open_fd_count() {
-    std::size_t count = 0;
-    DIR* directory = ::opendir("/proc/self/fd");
-    while (::readdir(directory) != nullptr) ++count;
-    ::closedir(directory);
-    return count;
-}
-
-int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-
-// Runs `body` in a child made by fork(); the child exits with body's result
-// (101 if it threw). Children use no gtest assertions.
-template <class Body>
-pid_t fork_child(Body body) {
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        int code = 100;
-        try {
-            code = body();
-        } catch (...) {
-            code = 101;
-        }
-        ::_exit(code);
-    }
-    return pid;
-}
-
-// Waits (bounded, on a pidfd) for a child: its exit code, or minus the signal
-// that killed it. A child that outlives the bound is killed and the test fails.
-int join_child(pid_t pid, std::chrono::milliseconds limit = 30s) {
-    const int pidfd = pidfd_open(pid);
-    pollfd entry{pidfd, POLLIN, 0};
-    if (pidfd < 0 || ::poll(&entry, 1, static_cast<int>(limit.count())) != 1) {
-        ::kill(pid, SIGKILL);
-        ADD_FAILURE() << "child " << pid << " did not finish in time";
-    }
-    if (pidfd >= 0) ::close(pidfd);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-}
 
 // Forges a frame header (detail/frame.hpp's layout) with any size and kind.
 std::array<std::byte, 24> forged_header(std::uint32_t payload_size, std::uint32_t payload_crc,

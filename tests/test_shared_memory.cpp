@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>  // TEST, EXPECT_*
 
+#include "support/child_process.hpp"  // fork_child, join_child, open_fd_count
+
 #include <algorithm>     // std::ranges::all_of, fill
 #include <cerrno>        // errno
 #include <chrono>        // deadlines
@@ -35,46 +37,10 @@ using tandem::detail::SharedRegion;
 
 namespace {
 
+using tandem_test::fork_child;
+using tandem_test::join_child;
+
 constexpr auto long_wait = 10s;  // for waits that should succeed: a bug fails instead of hanging
-
-// Runs `body` in a child made by fork(); the child exits with body's result
-// (101 if it threw). Children use no gtest assertions.
-template <class Body>
-pid_t fork_child(Body body) {
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        int code = 100;
-        try {
-            code = body();
-        } catch (...) {
-            code = 101;
-        }
-        ::_exit(code);
-    }
-    return pid;
-}
-
-// Waits (bounded) for a child: its exit code, or minus the signal that killed
-// it. A child that outlives the bound is killed and the test fails.
-int join_child(pid_t pid, std::chrono::seconds limit = 30s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    for (;;) {
-        int status = 0;
-        const pid_t done = ::waitpid(pid, &status, WNOHANG);
-        if (done == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-        if (done < 0) {
-            ADD_FAILURE() << "waitpid(" << pid << "): " << std::strerror(errno);
-            return -1000;
-        }
-        if (std::chrono::steady_clock::now() > deadline) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, &status, 0);
-            ADD_FAILURE() << "child " << pid << " did not finish in time";
-            return -1000;
-        }
-        std::this_thread::sleep_for(1ms);
-    }
-}
 
 // Polls `condition` until it holds or `limit` passes.
 template <class Condition>
