@@ -188,8 +188,13 @@ void ThreadPoolScheduler::worker_loop(Worker& me) {
         if (searcher) {
             // Search (spin) for a while; a fruitless search goes on to sleep.
             task = search(me);
-            stop_searching(task != nullptr);
             searcher = false;
+            if (task == nullptr) {
+                searcher = park(me, true);
+                if (!searcher && stopping_.load(std::memory_order_seq_cst) && !has_work()) return;
+                continue;
+            }
+            stop_searching(true);
         } else {
             task = find_task(me);
             if (task == nullptr && try_start_searching()) {
@@ -205,7 +210,7 @@ void ThreadPoolScheduler::worker_loop(Worker& me) {
         // so seeing it and then an empty pool means nothing can still arrive.
         if (stopping_.load(std::memory_order_seq_cst) && !has_work()) return;
         if (has_work()) continue;
-        searcher = park(me);
+        searcher = park(me, false);
     }
 }
 
@@ -320,9 +325,12 @@ bool ThreadPoolScheduler::unregister_idle(Worker& me) {
 }
 
 /// Sleeps until there may be work or the pool stops. Returns true if woken as a
-/// designated searcher.
-bool ThreadPoolScheduler::park(Worker& me) {
+/// designated searcher. A searcher (`leaving_search`) joins the idle list
+/// before it leaves the searchers, so a submitter always sees one or the other
+/// and never starts another worker while this one is going to sleep.
+bool ThreadPoolScheduler::park(Worker& me, bool leaving_search) {
     register_idle(me);
+    if (leaving_search) stop_searching(false);
     if (has_work() || stopping_.load(std::memory_order_seq_cst)) return !unregister_idle(me);
     std::uint32_t wake;
     while ((wake = me.wake.load(std::memory_order_acquire)) == 0) futex_wait(me.wake, 0, std::nullopt);

@@ -83,7 +83,7 @@ private:
     void wake_one();
     void register_idle(Worker& me);
     bool unregister_idle(Worker& me);
-    bool park(Worker& me);
+    bool park(Worker& me, bool leaving_search);
     void drain_queued(std::exception_ptr error);
 
     const std::size_t max_workers_;
