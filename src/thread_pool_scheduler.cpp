@@ -130,6 +130,9 @@ void ThreadPoolScheduler::submit(Runnable* task) {
 
 void ThreadPoolScheduler::notify_work() {
     if (searching_.load(std::memory_order_seq_cst) > 0) return;  // a searcher will find it
+    // A searcher may have taken the task and stopped searching since the push:
+    // then nobody needs waking (and a new thread would break idle-thread reuse).
+    if (!has_work()) return;
     add_searcher();
 }
 
@@ -324,6 +327,21 @@ bool ThreadPoolScheduler::unregister_idle(Worker& me) {
     return true;
 }
 
+/// Leaves the idle list as a searcher, counted as one before it stops being
+/// idle, so that a submitter never sees it as neither and starts a new worker.
+bool ThreadPoolScheduler::rejoin_searchers(Worker& me) {
+    std::lock_guard lock(idle_mutex_);
+    const auto found = std::find(idle_.begin(), idle_.end(), &me);
+    if (found != idle_.end()) {
+        searching_.fetch_add(1, std::memory_order_seq_cst);
+        idle_.erase(found);
+        idle_count_.fetch_sub(1, std::memory_order_seq_cst);
+        return true;
+    }
+    // A waker took us off the list first: it counted us as a searcher.
+    return (me.wake.load(std::memory_order_acquire) & wake_for_work) != 0;
+}
+
 /// Sleeps until there may be work or the pool stops. Returns true if woken as a
 /// designated searcher. A searcher (`leaving_search`) joins the idle list
 /// before it leaves the searchers, so a submitter always sees one or the other
@@ -331,7 +349,8 @@ bool ThreadPoolScheduler::unregister_idle(Worker& me) {
 bool ThreadPoolScheduler::park(Worker& me, bool leaving_search) {
     register_idle(me);
     if (leaving_search) stop_searching(false);
-    if (has_work() || stopping_.load(std::memory_order_seq_cst)) return !unregister_idle(me);
+    if (stopping_.load(std::memory_order_seq_cst)) return !unregister_idle(me);
+    if (has_work()) return rejoin_searchers(me);
     std::uint32_t wake;
     while ((wake = me.wake.load(std::memory_order_acquire)) == 0) futex_wait(me.wake, 0, std::nullopt);
     if (wake & wake_for_work) return true;

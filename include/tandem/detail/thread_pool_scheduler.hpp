@@ -83,6 +83,7 @@ private:
     void wake_one();
     void register_idle(Worker& me);
     bool unregister_idle(Worker& me);
+    bool rejoin_searchers(Worker& me);
     bool park(Worker& me, bool leaving_search);
     void drain_queued(std::exception_ptr error);
 
