@@ -2,7 +2,7 @@
 # Builds one benchmark program and runs it: installs what is missing, builds
 # Release into build/bench (only that program and the library it needs), and
 # passes the remaining arguments to it.
-#   scripts/bench.sh <bench_thread_pool|bench_process> [arguments...]
+#   scripts/bench.sh <bench_thread_pool|bench_process|bench_pool> [arguments...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=$1

@@ -18,9 +18,9 @@
 #include <system_error>  // std::system_error
 #include <utility>       // std::move
 
-#include "tandem/detail/fd_passing.hpp"              // send_with_fds, receive_with_fds
-#include "tandem/detail/futex.hpp"                   // cpu_relax, Clock
+#include "tandem/detail/futex.hpp"                   // spin_until, Clock
 #include "tandem/detail/launcher.hpp"                // pidfd_send_signal
+#include "tandem/detail/process_pool/spill.hpp"  // write_message, read_message
 #include "tandem/detail/process_pool/worker_main.hpp"  // worker_main, WorkerChannel
 #include "tandem/errors.hpp"                         // BrokenProcessPool, WorkerCrashed, TimeoutError
 #include "tandem/multiprocessing/context.hpp"        // resolve_default_start_method
@@ -30,8 +30,9 @@ namespace tandem::detail::process_pool {
 namespace {
 
 constexpr std::uint32_t kEventTag = 0xffffffffu;
-// Rounds the collector polls the reply rings before it sleeps in epoll.
-constexpr int kSpinRounds = 2000;
+// How long the collector polls the reply rings before it sleeps in epoll:
+// a busy pipeline's next reply is usually microseconds away.
+constexpr std::chrono::microseconds kSpinBudget{50};
 // Workers that die before finishing start-up (not by SIGKILL) in a row
 // before the pool counts as broken.
 constexpr int kCrashLoopLimit = 3;
@@ -68,10 +69,9 @@ struct PoolEngine::Task {
     std::uint64_t id = 0;
     StatePtr<FutureStateBase> future;
     Deliver deliver = nullptr;
-    /// The encoded call, inline-sized and without descriptors...
+    /// The encoded call and its descriptors, kept until the task ends (a
+    /// retry sends them again).
     std::vector<std::byte> bytes;
-    /// ...or in a memfd of its own, sent with its descriptors out of band.
-    std::optional<SharedRegion> out_of_band;
     std::vector<UniqueFd> fds;
     std::optional<std::chrono::nanoseconds> timeout;
     std::size_t retries_left = 0;
@@ -86,6 +86,8 @@ struct PoolEngine::WorkerSlot {
     int pidfd = -1;
     pid_t pid = 0;
     UniqueFd socket;
+    SpillWriter request_spills;  // large calls to this worker
+    SpillReader reply_spills;    // large replies from it
     bool alive = false;     // may be given tasks
     bool retiring = false;  // told to stop after max_tasks_per_child
     bool killed_for_timeout = false;
@@ -154,6 +156,8 @@ void PoolEngine::start_worker(WorkerSlot& worker) {
     worker.process.emplace(std::move(process));
     worker.pidfd = pidfd;
     worker.socket = std::move(parent_end);
+    worker.request_spills.reset();
+    worker.reply_spills.reset();
     worker.alive = true;
     worker.retiring = false;
     worker.killed_for_timeout = false;
@@ -162,7 +166,7 @@ void PoolEngine::start_worker(WorkerSlot& worker) {
 
 // --- submitting and dispatching -----------------------------------------------------------
 
-void PoolEngine::submit(StatePtr<FutureStateBase> future, Deliver deliver, HandoffWriter& call,
+void PoolEngine::submit(StatePtr<FutureStateBase> future, Deliver deliver, HandoffWriter&& call,
                         const TaskOptions& options) {
     auto task = std::make_unique<Task>();
     task->future = std::move(future);
@@ -170,14 +174,7 @@ void PoolEngine::submit(StatePtr<FutureStateBase> future, Deliver deliver, Hando
     task->timeout = options.timeout;
     task->retries_left = options.max_retries.value_or(options_.max_retries);
     for (int fd : call.fds()) task->fds.push_back(duplicate(fd));
-    const auto bytes = call.bytes();
-    if (task->fds.empty() && bytes.size() <= kSlotPayload) {
-        task->bytes.assign(bytes.begin(), bytes.end());
-    } else {
-        // Built here, outside the lock, and reused by retries.
-        task->out_of_band.emplace(bytes.size(), "tandem:pool-call");
-        std::memcpy(task->out_of_band->data(), bytes.data(), bytes.size());
-    }
+    task->bytes = std::move(call.byte_buffer());
     Failures failed;
     {
         std::lock_guard lock(mutex_);
@@ -193,14 +190,15 @@ void PoolEngine::submit(StatePtr<FutureStateBase> future, Deliver deliver, Hando
 void PoolEngine::dispatch_locked(Failures& failed) {
     if (broken_) return;
     while (!queue_.empty()) {
+        // The least busy worker; among equals the first, so that a trickle
+        // of tasks keeps going to one worker that is still spinning for
+        // more rather than waking a sleeping one.
         WorkerSlot* chosen = nullptr;
-        for (std::size_t k = 0; k < workers_.size(); ++k) {
-            WorkerSlot& candidate = *workers_[(next_worker_ + k) % workers_.size()];
-            if (!candidate.alive || candidate.retiring || candidate.in_flight.size() >= kDispatchDepth) continue;
-            if (!chosen || candidate.in_flight.size() < chosen->in_flight.size()) chosen = &candidate;
+        for (auto& candidate : workers_) {
+            if (!candidate->alive || candidate->retiring || candidate->in_flight.size() >= kDispatchDepth) continue;
+            if (!chosen || candidate->in_flight.size() < chosen->in_flight.size()) chosen = candidate.get();
         }
         if (!chosen) return;
-        next_worker_ = (chosen->index + 1) % workers_.size();
         std::unique_ptr<Task> task = std::move(queue_.front());
         queue_.pop_front();
         if (!task->marked_running) {
@@ -237,23 +235,13 @@ bool PoolEngine::send_task_locked(WorkerSlot& worker, Task& task) {
     if (ring.full()) return false;
     SlotHeader* slot = ring.producer_slot();
     slot->task_id = task.id;
-    auto* payload = reinterpret_cast<std::byte*>(slot + 1);
-    if (!task.out_of_band) {
-        slot->kind = MessageKind::call;
-        slot->size = static_cast<std::uint32_t>(task.bytes.size());
-        std::memcpy(payload, task.bytes.data(), task.bytes.size());
-    } else {
-        std::vector<int> fds{task.out_of_band->fd()};
-        for (const UniqueFd& fd : task.fds) fds.push_back(fd.get());
-        try {
-            send_with_fds(worker.socket.get(), {}, fds);
-        } catch (const std::system_error&) {
-            return false;
-        }
-        slot->kind = MessageKind::call_out_of_band;
-        const std::uint64_t size = task.out_of_band->size();
-        std::memcpy(payload, &size, sizeof size);
-        slot->size = sizeof size;
+    slot->kind = MessageKind::call;
+    std::vector<int> fds;
+    for (const UniqueFd& fd : task.fds) fds.push_back(fd.get());
+    try {
+        write_message(*slot, task.bytes, fds, worker.request_spills, ring, worker.socket.get());
+    } catch (const std::system_error&) {
+        return false;
     }
     if (ring.publish()) wake_shared(ring.consumer_sleeping);
     return true;
@@ -265,6 +253,7 @@ void PoolEngine::send_stop_locked(WorkerSlot& worker) {
     SlotHeader* slot = ring.producer_slot();
     slot->task_id = 0;
     slot->kind = MessageKind::stop;
+    slot->carrier = Carrier::slot;
     slot->size = 0;
     if (ring.publish()) wake_shared(ring.consumer_sleeping);
 }
@@ -424,10 +413,7 @@ void PoolEngine::collect() {
             if (finished_locked()) return;
         }
         if (progress) continue;
-        // Spin on the rings alone (no lock, no system call) for a while: a
-        // busy pipeline's next reply is usually microseconds away.
-        for (int round = 0; round < kSpinRounds && !any_reply_waiting(); ++round) cpu_relax();
-        if (any_reply_waiting()) continue;
+        if (spin_until([this] { return any_reply_waiting(); }, kSpinBudget)) continue;
         header.collector_sleeping.store(1, std::memory_order_seq_cst);
         if (any_reply_waiting()) {
             header.collector_sleeping.store(0, std::memory_order_relaxed);
@@ -469,22 +455,12 @@ bool PoolEngine::drain_replies(WorkerSlot& worker) {
                 worker.in_flight.pop_front();
             }
         }
-        const auto* payload = reinterpret_cast<const std::byte*>(slot + 1);
-        const bool raised = slot->kind == MessageKind::raised || slot->kind == MessageKind::raised_out_of_band;
         try {
-            if (slot->kind == MessageKind::result || slot->kind == MessageKind::raised) {
-                if (slot->size > kSlotPayload) throw FrameError("process pool: a reply is larger than its slot");
-                if (task) task->deliver(*task->future, raised, std::span(payload, slot->size));
-            } else if (slot->kind == MessageKind::result_out_of_band || slot->kind == MessageKind::raised_out_of_band) {
-                std::uint64_t size = 0;
-                std::memcpy(&size, payload, sizeof size);
-                ReceivedMessage message = receive_with_fds(worker.socket.get(), 64);
-                if (message.fds.size() != 1) throw FrameError("process pool: an out-of-band reply without its memfd");
-                SharedRegion bytes = SharedRegion::from_fd(message.fds.front().release(), static_cast<std::size_t>(size));
-                if (task) task->deliver(*task->future, raised, std::span(bytes.data(), static_cast<std::size_t>(size)));
-            } else {
+            if (slot->kind != MessageKind::result && slot->kind != MessageKind::raised) {
                 throw FrameError("process pool: unknown reply kind");
             }
+            const SlotMessage message = read_message(*slot, worker.reply_spills, worker.socket.get());
+            if (task) task->deliver(*task->future, slot->kind == MessageKind::raised, message.bytes);
         } catch (...) {
             if (task) task->future->try_set_exception(std::current_exception());
         }

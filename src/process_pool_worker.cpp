@@ -17,9 +17,9 @@
 #include <utility>       // std::move
 #include <vector>        // descriptors
 
-#include "tandem/detail/fd_passing.hpp"           // send_with_fds, receive_with_fds
-#include "tandem/detail/futex.hpp"                // cpu_relax
+#include "tandem/detail/futex.hpp"                // spin_until, cpu_relax
 #include "tandem/detail/launcher.hpp"             // describe_exception
+#include "tandem/detail/process_pool/spill.hpp"      // write_message, read_message
 #include "tandem/detail/process_pool/task_ring.hpp"  // the region's layout, rings
 #include "tandem/detail/remote_call.hpp"          // run_call, raised_outcome, CallOutcome
 #include "tandem/detail/shared_region.hpp"        // SharedRegion for the pool and out-of-band messages
@@ -30,7 +30,7 @@ namespace {
 
 // Spins before sleeping: a pipeline that sends the next task within a few
 // microseconds never pays for a futex round trip.
-constexpr int kSpinRounds = 2000;
+constexpr std::chrono::microseconds kSpinBudget{50};
 
 UniqueFd duplicate(int fd) {
     const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -97,38 +97,21 @@ public:
 
 private:
     void wait_for_request(Ring& requests) {
-        for (int round = 0; requests.empty(); ++round) {
-            if (round < kSpinRounds) {
-                cpu_relax();
-                continue;
-            }
+        while (!spin_until([&requests] { return !requests.empty(); }, kSpinBudget)) {
             requests.consumer_sleeping.store(1, std::memory_order_seq_cst);
             if (!requests.empty()) {
                 requests.consumer_sleeping.store(0, std::memory_order_relaxed);
-                break;
+                return;
             }
             wait_shared(requests.consumer_sleeping, 1);
-            round = 0;
         }
     }
 
     CallOutcome run(SlotHeader* slot) {
         try {
-            const auto* payload = reinterpret_cast<const std::byte*>(slot + 1);
-            if (slot->kind == MessageKind::call) {
-                if (slot->size > kSlotPayload) throw FrameError("pool worker: a request is larger than its slot");
-                HandoffReader in(std::span(payload, slot->size), {});
-                return run_call(in);
-            }
-            if (slot->kind != MessageKind::call_out_of_band) throw FrameError("pool worker: unknown request kind");
-            std::uint64_t size = 0;
-            std::memcpy(&size, payload, sizeof size);
-            ReceivedMessage message = receive_with_fds(socket_fd_, 64);
-            if (message.fds.empty()) throw FrameError("pool worker: an out-of-band request came without its memfd");
-            SharedRegion bytes = SharedRegion::from_fd(message.fds.front().release(), static_cast<std::size_t>(size));
-            std::vector<UniqueFd> handed(std::make_move_iterator(message.fds.begin() + 1),
-                                         std::make_move_iterator(message.fds.end()));
-            HandoffReader in(std::span(bytes.data(), static_cast<std::size_t>(size)), std::move(handed));
+            if (slot->kind != MessageKind::call) throw FrameError("pool worker: unknown request kind");
+            SlotMessage message = read_message(*slot, request_spills_, socket_fd_);
+            HandoffReader in(message.bytes, std::move(message.fds));
             return run_call(in);
         } catch (...) {
             return raised_outcome(std::current_exception());
@@ -141,21 +124,8 @@ private:
         while (replies.full()) cpu_relax();
         SlotHeader* slot = replies.producer_slot();
         slot->task_id = id;
-        auto* payload = reinterpret_cast<std::byte*>(slot + 1);
-        if (outcome.payload.size() <= kSlotPayload) {
-            slot->kind = outcome.raised ? MessageKind::raised : MessageKind::result;
-            slot->size = static_cast<std::uint32_t>(outcome.payload.size());
-            if (!outcome.payload.empty()) std::memcpy(payload, outcome.payload.data(), outcome.payload.size());
-        } else {
-            SharedRegion bytes(outcome.payload.size(), "tandem:pool-reply");
-            std::memcpy(bytes.data(), outcome.payload.data(), outcome.payload.size());
-            const int fd = bytes.fd();
-            send_with_fds(socket_fd_, {}, std::span(&fd, 1));
-            slot->kind = outcome.raised ? MessageKind::raised_out_of_band : MessageKind::result_out_of_band;
-            const std::uint64_t size = outcome.payload.size();
-            std::memcpy(payload, &size, sizeof size);
-            slot->size = sizeof size;
-        }
+        slot->kind = outcome.raised ? MessageKind::raised : MessageKind::result;
+        write_message(*slot, outcome.payload, {}, reply_spills_, replies, socket_fd_);
         replies.publish();
         notify_parent();
     }
@@ -175,6 +145,8 @@ private:
     WorkerArea* area_;
     int event_fd_;
     int socket_fd_;
+    SpillReader request_spills_;
+    SpillWriter reply_spills_;
 };
 
 }  // namespace

@@ -9,17 +9,16 @@
 //   SharedMemory copy bandwidth vs memcpy between private buffers
 //
 //     bench_process [--quick] [--no-python]
-#include <algorithm>  // std::nth_element
-#include <chrono>     // timing
-#include <cstdio>     // printf, popen
+#include <cstdio>     // printf
 #include <cstdlib>    // std::abort
 #include <cstring>    // std::strcmp, std::memcpy
 #include <map>        // Python's figures by name
-#include <optional>   // a figure Python did not give
+#include <optional>   // a figure without a floor
 #include <string>     // figure names
 #include <vector>     // samples
 
 #include "os_floor.hpp"                              // the raw floors
+#include "report.hpp"                                // median, rows, the Python peer
 #include "tandem/init.hpp"                           // tandem::init: spawn and forkserver
 #include "tandem/multiprocessing/connection.hpp"     // Pipe, Connection
 #include "tandem/multiprocessing/context.hpp"        // StartMethod
@@ -28,19 +27,13 @@
 #include "tandem/multiprocessing/shared_memory.hpp"  // SharedMemory
 
 namespace mp = tandem::multiprocessing;
-using Clock = std::chrono::steady_clock;
+using tandem_bench::Clock;
+using tandem_bench::lookup;
+using tandem_bench::median;
+using tandem_bench::micros_since;
+using tandem_bench::row;
 
 namespace {
-
-double median(std::vector<double> samples) {
-    auto middle = samples.begin() + static_cast<std::ptrdiff_t>(samples.size() / 2);
-    std::nth_element(samples.begin(), middle, samples.end());
-    return *middle;
-}
-
-double micros_since(Clock::time_point start) {
-    return std::chrono::duration<double, std::micro>(Clock::now() - start).count();
-}
 
 void noop() {}
 
@@ -110,33 +103,6 @@ double shared_memory_gib_per_s(std::size_t bytes, int reps) {
     return median(std::move(samples));
 }
 
-std::map<std::string, double> run_python(bool quick) {
-    std::map<std::string, double> figures;
-    const std::string command = std::string("python3 ") + TANDEM_BENCH_DIR + "/process/python_multiprocessing.py" +
-                                (quick ? " --quick" : "");
-    FILE* output = ::popen(command.c_str(), "r");
-    if (output == nullptr) return figures;
-    char name[128];
-    double value;
-    while (std::fscanf(output, "%127s %lf", name, &value) == 2) figures[name] = value;
-    ::pclose(output);
-    return figures;
-}
-
-void row(const char* title, double tandem, std::optional<double> python, std::optional<double> floor,
-         const char* unit) {
-    std::printf("%-34s tandem %9.2f %s", title, tandem, unit);
-    if (python) std::printf(" | python %9.2f %s (%.1fx)", *python, unit, *python / tandem);
-    if (floor) std::printf(" | floor %7.2f %s (tandem/floor %.2fx)", *floor, unit, tandem / *floor);
-    std::printf("\n");
-}
-
-std::optional<double> lookup(const std::map<std::string, double>& figures, const std::string& name) {
-    const auto found = figures.find(name);
-    if (found == figures.end()) return std::nullopt;
-    return found->second;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -159,7 +125,9 @@ int main(int argc, char** argv) {
     std::printf("tandem multiprocessing vs Python %s and the raw OS floor, medians%s\n",
                 python ? "(python3 bench/process/python_multiprocessing.py)" : "(skipped)", quick ? ", quick sizes" : "");
     std::printf("(N.Nx) = python/tandem: how many times faster tandem is; tandem/floor: 1.00 is the floor itself\n\n");
-    const auto py = python ? run_python(quick) : std::map<std::string, double>{};
+    const auto py = python ? tandem_bench::run_python(std::string(TANDEM_BENCH_DIR) + "/process/python_multiprocessing.py",
+                                                      quick ? "--quick" : "")
+                           : std::map<std::string, double>{};
 
     const double fork_floor = tandem_bench::fork_wait_us(starts);
     for (auto method : {mp::StartMethod::fork, mp::StartMethod::forkserver, mp::StartMethod::spawn}) {

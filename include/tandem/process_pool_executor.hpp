@@ -227,7 +227,7 @@ public:
         Future<R> future;
         future.state()->retain();
         engine().submit(detail::StatePtr<detail::FutureStateBase>::adopt(future.state()),
-                        &detail::process_pool::deliver<R>, call,
+                        &detail::process_pool::deliver<R>, std::move(call),
                         detail::process_pool::TaskOptions{options.timeout, options.max_retries});
         return future;
     }

@@ -11,6 +11,8 @@
 #include <cstdint>    // std::uint32_t
 #include <optional>   // "no deadline"
 
+#include <sched.h>  // sched_yield
+
 namespace tandem::detail {
 
 using Clock = std::chrono::steady_clock;
@@ -42,6 +44,25 @@ inline void cpu_relax() noexcept {
 #elif defined(__aarch64__)
     asm volatile("yield");
 #endif
+}
+
+/// Spins until `ready()` or `budget` has passed; true if ready. After a few
+/// pauses it yields the CPU between checks: with more spinners than cores
+/// (a pool's worker, its collector and a waiting caller on two cores), the
+/// thread that would make `ready()` true may be waiting for this very core.
+template <class Ready>
+bool spin_until(Ready ready, std::chrono::nanoseconds budget) noexcept {
+    constexpr int pauses = 64;
+    for (int i = 0; i < pauses; ++i) {
+        if (ready()) return true;
+        cpu_relax();
+    }
+    const auto give_up = Clock::now() + budget;
+    for (;;) {
+        if (ready()) return true;
+        if (Clock::now() >= give_up) return false;
+        sched_yield();
+    }
 }
 
 }  // namespace tandem::detail

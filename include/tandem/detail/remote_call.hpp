@@ -350,7 +350,7 @@ struct Signature<R (*)(P...)> {
             // Arguments of the parameter's type are referenced, converted
             // ones held by value: all alive until encoded below.
             const auto values = std::tuple_cat(encoded_part<P>(args)...);
-            bytes.reserve(bytes.size() + sizeof(CallHeader) + sizeof(std::size_t) + encoded_size_hint(values));
+            reserve_fresh(bytes, bytes.size() + sizeof(CallHeader) + sizeof(std::size_t) + encoded_size_hint(values));
             write_call_header(out, trampoline, function);
             (send_if_handed_off<P>(out, args), ...);
             // The same layout as HandoffWriter::write_bytes: a size, then the bytes.

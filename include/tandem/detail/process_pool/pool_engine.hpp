@@ -82,11 +82,11 @@ public:
     /// shutdown(true).
     ~PoolEngine();
 
-    /// Queues the call in `call` (its descriptors are duplicated now, so the
-    /// caller's objects may go). Throws RuntimeError after shutdown,
+    /// Queues the call in `call` (its bytes are taken; its descriptors are
+    /// duplicated now, so the caller's objects may go). Throws RuntimeError after shutdown,
     /// BrokenProcessPool once broken, std::system_error if a descriptor
     /// cannot be duplicated.
-    void submit(StatePtr<FutureStateBase> future, Deliver deliver, HandoffWriter& call, const TaskOptions& options);
+    void submit(StatePtr<FutureStateBase> future, Deliver deliver, HandoffWriter&& call, const TaskOptions& options);
 
     /// Stops accepting tasks; with `cancel_futures` cancels those not handed
     /// to a worker. Queued tasks still run. With `wait`, returns once all
@@ -146,7 +146,6 @@ private:
     std::string broken_reason_;
     int terminate_signal_ = 0;
     int failed_starts_ = 0;
-    std::size_t next_worker_ = 0;  // where dispatch starts looking, so ties rotate
 
     std::thread collector_;
     std::mutex join_mutex_;  // one joiner of the collector at a time

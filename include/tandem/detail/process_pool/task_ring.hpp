@@ -16,12 +16,12 @@
 // operations on both sides (store flag, re-check ring / store index, check
 // flag), so a wake-up can never be lost between the check and the sleep.
 //
-// A message that does not fit in a slot, or carries descriptors (a handed-off
-// Lock, Queue, ...), travels "out of band": its bytes are put in a memfd of
-// their own, sent over the worker's control socket with SCM_RIGHTS *before*
-// the slot announcing it is published, so the reader of the slot finds the
-// descriptor already waiting and maps the bytes in place (no copy through a
-// pipe).
+// A message that does not fit in a slot goes to a spill buffer that both
+// sides keep mapped; one that carries descriptors (a handed-off Lock,
+// Queue, ...) or is huge goes to a memfd of its own. Descriptors travel over
+// the worker's control socket with SCM_RIGHTS *before* the slot announcing
+// them is published, so the reader of the slot finds them already waiting
+// (spill.hpp).
 //
 //     Ring& requests = area->requests;
 //     if (!requests.full()) {
@@ -53,21 +53,26 @@ inline constexpr std::size_t kDispatchDepth = 2;
 
 /// What a slot carries.
 enum class MessageKind : std::uint32_t {
-    call = 1,          ///< request: an encoded call (remote_call.hpp) in the payload
-    call_out_of_band,  ///< request: the call's bytes are in a memfd on the control socket
-    stop,              ///< request: finish and exit with status 0
-    result,            ///< reply: encoded result in the payload
-    raised,            ///< reply: encoded exception in the payload
-    result_out_of_band,  ///< reply: encoded result in a memfd on the control socket
-    raised_out_of_band,  ///< reply: encoded exception in a memfd on the control socket
+    call = 1,  ///< request: an encoded call (remote_call.hpp)
+    stop,      ///< request: finish and exit with status 0
+    result,    ///< reply: the encoded result
+    raised,    ///< reply: the encoded exception
 };
 
-/// The start of every slot. For out-of-band messages the payload holds the
-/// memfd's size as a std::uint64_t.
+/// Where a message's bytes are (spill.hpp).
+enum class Carrier : std::uint32_t {
+    slot = 1,  ///< in the slot's payload, `size` bytes
+    spill,     ///< in a spill buffer; the payload is a SpillRef
+    memfd,     ///< in a memfd of its own, sent on the control socket (with the
+               ///< message's descriptors) before the slot; the payload is its size
+};
+
+/// The start of every slot.
 struct SlotHeader {
     std::uint64_t task_id;
     MessageKind kind;
-    std::uint32_t size;  ///< payload bytes used (inline messages)
+    Carrier carrier;
+    std::uint32_t size;  ///< payload bytes used
 };
 
 inline constexpr std::size_t kSlotPayload = kSlotBytes - sizeof(SlotHeader);
