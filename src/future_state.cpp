@@ -45,7 +45,7 @@ constexpr FutureStatus status_of(std::uint32_t word) noexcept { return static_ca
 // How long result() spins before it sleeps: long enough to catch a task that an
 // awake worker finishes within a few microseconds (a futex sleep and wake-up
 // costs far more), short enough not to matter when the task is long.
-constexpr int spin_iterations = 2000;
+constexpr std::chrono::microseconds spin_budget{20};
 }  // namespace
 
 WaitHelper*& current_wait_helper() noexcept {
@@ -211,10 +211,7 @@ void FutureStateBase::remove_waiter(Waiter& waiter) noexcept {
 bool FutureStateBase::wait(Deadline deadline) {
     if (done()) return true;
     if (WaitHelper* helper = current_wait_helper()) return helper->wait_helping(*this, deadline);
-    for (int i = 0; i < spin_iterations; ++i) {
-        if (done()) return true;
-        cpu_relax();
-    }
+    if (spin_until([this] { return done(); }, spin_budget)) return true;
     return sleep_until_done(deadline);
 }
 

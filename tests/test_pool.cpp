@@ -19,9 +19,7 @@
 #include <cstddef>     // std::size_t
 #include <exception>   // std::exception_ptr, std::rethrow_exception
 #include <fstream>     // reading /proc/self/maps
-#include <future>      // std::promise behind Gate
 #include <memory>      // std::unique_ptr results, the gate opener
-#include <mutex>       // std::call_once in Gate
 #include <numeric>     // std::iota
 #include <ranges>      // counting inputs
 #include <set>         // thread ids
@@ -33,6 +31,7 @@
 
 #include "tandem/multiprocessing/synchronize.hpp"  // Event: holds a worker's task until the test releases it
 #include "tandem/wait.hpp"                         // tandem::wait over AsyncResult futures
+#include "support/gate.hpp"  // Gate, eventually
 
 using namespace std::chrono_literals;
 using tandem::multiprocessing::AsyncCallbacks;
@@ -49,38 +48,8 @@ struct CustomError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-/// A gate tasks block on until the test opens it. Declare it before the pool
-/// (it outlives the tasks waiting on it) and take an opener() after the pool,
-/// so that even a failing test opens it before the pool drains its work.
-class Gate {
-public:
-    void open() {
-        std::call_once(opened_, [this] { promise_.set_value(); });
-    }
-    /// Bounded: a broken test fails instead of hanging.
-    bool wait(std::chrono::milliseconds timeout = 10'000ms) const {
-        return ready_.wait_for(timeout) == std::future_status::ready;
-    }
-    [[nodiscard]] auto opener() {
-        return std::unique_ptr<Gate, void (*)(Gate*)>(this, [](Gate* gate) { gate->open(); });
-    }
-
-private:
-    std::promise<void> promise_;
-    std::shared_future<void> ready_ = promise_.get_future().share();
-    std::once_flag opened_;
-};
-
-/// Waits (bounded) until `condition` holds; yields, never sleeps.
-template <class Condition>
-bool eventually(Condition condition, std::chrono::seconds limit = 10s) {
-    const auto give_up = std::chrono::steady_clock::now() + limit;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() > give_up) return false;
-        std::this_thread::yield();
-    }
-    return true;
-}
+using tandem_test::eventually;
+using tandem_test::Gate;
 
 std::vector<int> range(int n) {
     std::vector<int> values(static_cast<std::size_t>(n));

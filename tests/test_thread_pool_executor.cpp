@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "tandem/wait.hpp"
+#include "support/gate.hpp"  // Gate, eventually
 
 using namespace std::chrono_literals;
 using tandem::Future;
@@ -28,38 +29,8 @@ namespace {
 
 int square(int x) { return x * x; }
 
-/// A gate tasks block on until the test opens it. Declare it before the pool
-/// (it must outlive the tasks that wait on it) and take an opener() after the
-/// pool, so that even a failing test opens it before the pool joins its workers.
-class Gate {
-public:
-    void open() {
-        std::call_once(opened_, [this] { promise_.set_value(); });
-    }
-    void wait() const { ready_.wait(); }
-    bool wait_for(std::chrono::milliseconds timeout) const {
-        return ready_.wait_for(timeout) == std::future_status::ready;
-    }
-    [[nodiscard]] auto opener() {
-        return std::unique_ptr<Gate, void (*)(Gate*)>(this, [](Gate* gate) { gate->open(); });
-    }
-
-private:
-    std::promise<void> promise_;
-    std::shared_future<void> ready_ = promise_.get_future().share();
-    std::once_flag opened_;
-};
-
-/// Waits (bounded) until `condition` holds; spins with yields, no sleeps.
-template <class Condition>
-bool eventually(Condition condition, std::chrono::seconds limit = 10s) {
-    const auto give_up = std::chrono::steady_clock::now() + limit;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() > give_up) return false;
-        std::this_thread::yield();
-    }
-    return true;
-}
+using tandem_test::eventually;
+using tandem_test::Gate;
 
 long fibonacci_in_pool(ThreadPoolExecutor& pool, int n) {
     if (n < 2) return n;

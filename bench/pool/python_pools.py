@@ -65,7 +65,7 @@ def big_round_trip(workers, reps, size):
     payload = bytes(size)
     samples = []
     with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-        pool.submit(noop).result()
+        pool.submit(echo, payload).result()  # warm-up, as bench_pool does
         for _ in range(reps):
             start = time.perf_counter()
             pool.submit(echo, payload).result()
