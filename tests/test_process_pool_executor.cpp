@@ -2,20 +2,23 @@
 // crash isolation, retries, per-task timeouts and transport.
 #include <gtest/gtest.h>  // TEST, EXPECT_*
 
-#include <dirent.h>    // counting /proc/self/fd
 #include <fcntl.h>     // open(O_CREAT | O_EXCL) for the retry marker
 #include <sys/wait.h>  // waitpid(WNOHANG): no zombie is left
 #include <unistd.h>    // getpid, _exit, pause
 
 #include <algorithm>  // std::reverse
-#include <chrono>     // timeouts, round-trip timing
+#include <atomic>     // stopping the busy threads
+#include <chrono>     // timeouts
 #include <csignal>    // raise
 #include <cstdlib>    // std::abort, std::exit
+#include <mutex>      // a lock held by another thread
 #include <set>        // distinct worker pids
 #include <stdexcept>  // std::out_of_range
 #include <string>     // arguments
+#include <thread>     // other threads running in the parent
 #include <vector>     // results, large payloads
 
+#include "support/child_process.hpp"         // open_fd_count
 #include "tandem/errors.hpp"                 // WorkerCrashed, BrokenProcessPool, TimeoutError
 #include "tandem/process_pool_executor.hpp"  // ProcessPoolExecutor
 #include "tandem/thread_pool_executor.hpp"   // mixing futures of both executors
@@ -27,6 +30,7 @@ using namespace std::chrono_literals;
 using tandem::Future;
 using tandem::ProcessPoolExecutor;
 using tandem::multiprocessing::StartMethod;
+using tandem_test::open_fd_count;
 
 int square(int x) { return x * x; }
 std::string greet(std::string name, int times) {
@@ -70,15 +74,6 @@ void set_initialized(int value) { initialized_value = value; }
 int read_initialized() { return initialized_value; }
 void failing_initializer() { throw tandem::ValueError("cannot initialize"); }
 void exiting_initializer() { ::_exit(1); }
-
-std::size_t open_fd_count() {
-    std::size_t count = 0;
-    if (DIR* directory = ::opendir("/proc/self/fd")) {
-        while (::readdir(directory) != nullptr) ++count;
-        ::closedir(directory);
-    }
-    return count;
-}
 
 bool has_zombie_children() {
     int status = 0;
@@ -359,6 +354,31 @@ TEST_P(ProcessPoolTest, NothingLeaks) {
     }
     EXPECT_EQ(open_fd_count(), before);
     EXPECT_FALSE(has_zombie_children());
+}
+
+// tandem (issue 4): a pool works from a parent whose other threads hold a lock and keep malloc busy
+// (fork happens on tandem's launcher thread; the child never needs what those threads hold).
+TEST_P(ProcessPoolTest, WorksWhileOtherThreadsRun) {
+    std::mutex held;
+    std::atomic<bool> stop{false};
+    std::thread holder([&] {
+        std::lock_guard lock(held);
+        while (!stop.load()) std::this_thread::yield();
+    });
+    std::thread allocator([&] {
+        while (!stop.load()) {
+            std::vector<std::string> garbage(64, std::string(100, 'x'));
+        }
+    });
+    {
+        ProcessPoolExecutor pool(options());
+        std::vector<Future<int>> futures;
+        for (int i = 0; i < 100; ++i) futures.push_back(pool.submit(square, i));
+        for (int i = 0; i < 100; ++i) EXPECT_EQ(futures[static_cast<std::size_t>(i)].result(20s), i * i);
+    }
+    stop = true;
+    holder.join();
+    allocator.join();
 }
 
 INSTANTIATE_TEST_SUITE_P(StartMethods, ProcessPoolTest,

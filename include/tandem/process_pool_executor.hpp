@@ -46,9 +46,12 @@
 // - Done-callbacks of the futures run on the pool's collector thread: they
 //   must not wait for other futures of the same pool.
 // - Transport: per worker, shared-memory rings (memfd, nothing in /dev/shm)
-//   with futex and eventfd wake-ups only when the other side sleeps; large
-//   calls and results travel in a memfd of their own. See
-//   detail/process_pool/task_ring.hpp.
+//   with futex and eventfd wake-ups only when the other side sleeps. Calls
+//   and results larger than a ring slot (16 KiB) go through per-worker
+//   spill buffers that both sides keep mapped and reuse: a worker that once
+//   carried a large message keeps buffers at least that large (two per
+//   direction, each up to 512 MiB; larger messages get a memfd of their own,
+//   freed after use). See detail/process_pool/task_ring.hpp and spill.hpp.
 //
 // Do not destroy the executor from one of its own done-callbacks.
 #pragma once

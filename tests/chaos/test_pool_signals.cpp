@@ -11,7 +11,7 @@
 
 #include <algorithm>  // std::max
 #include <chrono>  // the one-second bound
-#include <csignal> // SIGINT, SIGKILL
+#include <csignal> // SIGINT, SIGTERM, SIGKILL
 #include <cstdlib> // std::_Exit
 #include <vector>  // the workers' pidfds
 
@@ -106,6 +106,12 @@ void run_scenario(StartMethod method, int parent_signal) {
 TEST(PoolSignals, CtrlCToTheParentEndsEveryWorker) {
     run_scenario(StartMethod::fork, SIGINT);
     run_scenario(StartMethod::spawn, SIGINT);
+}
+
+// Python: SIGTERM ends the parent (default action); tandem: its workers follow, under forkserver too.
+TEST(PoolSignals, SigtermToTheParentEndsEveryWorker) {
+    run_scenario(StartMethod::fork, SIGTERM);
+    run_scenario(StartMethod::forkserver, SIGTERM);
 }
 
 // tandem (Python's workers outlive a killed parent): kill -9 the parent, the workers are gone within 1 s.
