@@ -18,12 +18,12 @@
 #include <system_error>  // std::system_error
 #include <utility>       // std::move
 
-#include "tandem/detail/futex.hpp"                   // spin_until, Clock
-#include "tandem/detail/launcher.hpp"                // pidfd_send_signal
-#include "tandem/detail/process_pool/spill.hpp"  // write_message, read_message
+#include "tandem/detail/futex.hpp"                     // spin_until, Clock
+#include "tandem/detail/launcher.hpp"                  // pidfd_send_signal
+#include "tandem/detail/process_pool/spill.hpp"        // write_message, read_message
 #include "tandem/detail/process_pool/worker_main.hpp"  // worker_main, WorkerChannel
-#include "tandem/errors.hpp"                         // BrokenProcessPool, WorkerCrashed, TimeoutError
-#include "tandem/multiprocessing/context.hpp"        // resolve_default_start_method
+#include "tandem/errors.hpp"                           // BrokenProcessPool, WorkerCrashed, TimeoutError
+#include "tandem/multiprocessing/context.hpp"          // resolve_default_start_method
 
 namespace tandem::detail::process_pool {
 

@@ -3,13 +3,11 @@
 #include "tandem/detail/process_pool/worker_main.hpp"
 
 #include <fcntl.h>       // fcntl(F_DUPFD_CLOEXEC)
-#include <sys/mman.h>    // nothing mapped by hand; SharedRegion does it
 #include <unistd.h>      // write
 
-#include <algorithm>     // std::min
 #include <chrono>        // task start times
 #include <csignal>       // signal(SIGINT, SIG_IGN)
-#include <cstring>       // std::memcpy, std::strncpy
+#include <cstring>       // std::strncpy
 #include <exception>     // std::current_exception
 #include <span>          // message views
 #include <string>        // failure descriptions
@@ -17,13 +15,13 @@
 #include <utility>       // std::move
 #include <vector>        // descriptors
 
-#include "tandem/detail/futex.hpp"                // spin_until, cpu_relax
-#include "tandem/detail/launcher.hpp"             // describe_exception
+#include "tandem/detail/futex.hpp"                   // spin_until, cpu_relax
+#include "tandem/detail/launcher.hpp"                // describe_exception
 #include "tandem/detail/process_pool/spill.hpp"      // write_message, read_message
 #include "tandem/detail/process_pool/task_ring.hpp"  // the region's layout, rings
-#include "tandem/detail/remote_call.hpp"          // run_call, raised_outcome, CallOutcome
-#include "tandem/detail/shared_region.hpp"        // SharedRegion for the pool and out-of-band messages
-#include "tandem/errors.hpp"                      // FrameError
+#include "tandem/detail/remote_call.hpp"             // run_call, raised_outcome, CallOutcome
+#include "tandem/detail/shared_region.hpp"           // SharedRegion: the pool's region
+#include "tandem/errors.hpp"                         // FrameError
 
 namespace tandem::detail::process_pool {
 namespace {

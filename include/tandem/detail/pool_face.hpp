@@ -336,19 +336,42 @@ public:
 
     /// The next result: nullopt at the end, TimeoutError past `deadline`.
     std::optional<R> next(Deadline deadline) {
-        for (;;) {
-            if (position_ < current_.size()) return std::optional<R>(std::move(current_[position_++]));
+        if (position_ == current_.size() && !load_next_chunk(deadline)) return std::nullopt;
+        return std::optional<R>(std::move(current_[position_++]));
+    }
+
+    /// The results left of the current chunk, or the next chunk's, at once
+    /// (map() collects whole chunks instead of one result at a time);
+    /// nullopt at the end. Throws as next() does.
+    std::optional<std::vector<R>> next_batch(Deadline deadline) {
+        if (position_ == current_.size() && !load_next_chunk(deadline)) return std::nullopt;
+        std::vector<R> batch;
+        if (position_ == 0) {
+            batch = std::move(current_);
+        } else {
+            batch.assign(std::make_move_iterator(current_.begin() + static_cast<std::ptrdiff_t>(position_)),
+                         std::make_move_iterator(current_.end()));
+        }
+        current_.clear();
+        position_ = 0;
+        return batch;
+    }
+
+private:
+    static Future<std::vector<R>> no_chunk() { return Future<std::vector<R>>(StatePtr<FutureState<std::vector<R>>>()); }
+
+    // Makes the next non-empty chunk current; false at the end.
+    bool load_next_chunk(Deadline deadline) {
+        while (position_ == current_.size()) {
             Future<std::vector<R>> chunk = ordered_ ? take_in_order(deadline) : take_completed(deadline);
-            if (!chunk.valid()) return std::nullopt;
+            if (!chunk.valid()) return false;
             if (chunk.cancelled()) throw CancelledError("the pool was terminated before the task ran");
             if (auto error = chunk.state()->stored_exception()) std::rethrow_exception(error);
             current_ = std::move(static_cast<FutureState<std::vector<R>>&>(*chunk.state()).value());
             position_ = 0;
         }
+        return true;
     }
-
-private:
-    static Future<std::vector<R>> no_chunk() { return Future<std::vector<R>>(StatePtr<FutureState<std::vector<R>>>()); }
 
     // Submits chunks while fewer than `limit` are unread; input_mutex_ held.
     // What goes wrong (the input's iterator throws, the pool was terminated
@@ -516,6 +539,9 @@ public:
     /// (for a chunk, every input of that chunk is lost, as in Python); the
     /// iterator stays usable after that. CancelledError after terminate().
     std::optional<R> next() { return feed_->next(std::nullopt); }
+    /// The results of a whole chunk (what is left of it) at once; nullopt
+    /// at the end. Throws as next() does.
+    std::optional<std::vector<R>> next_batch() { return feed_->next_batch(std::nullopt); }
     /// As next(), but throws TimeoutError if no result comes within
     /// `timeout`; nothing is lost, so next() may be called again.
     template <class Rep, class Period>
@@ -745,7 +771,13 @@ private:
     template <class R>
     static std::vector<R> collect(IMapIterator<R> results) {
         std::vector<R> all;
-        while (auto value = results.next()) all.push_back(std::move(*value));
+        while (auto batch = results.next_batch()) {
+            if (all.empty()) {
+                all = std::move(*batch);
+            } else {
+                all.insert(all.end(), std::make_move_iterator(batch->begin()), std::make_move_iterator(batch->end()));
+            }
+        }
         return all;
     }
 
