@@ -193,7 +193,7 @@ public:
     ProcessPoolExecutor() : ProcessPoolExecutor(ProcessPoolOptions{}) {}
     /// A pool of `max_workers` processes (ValueError if 0).
     explicit ProcessPoolExecutor(std::size_t max_workers)
-        : ProcessPoolExecutor(ProcessPoolOptions{.max_workers = max_workers}) {}
+        : ProcessPoolExecutor(with_max_workers(max_workers)) {}
     /// A pool with these options; starts the workers. Throws ValueError for a
     /// zero max_workers or max_tasks_per_child, ProcessError if the start
     /// method cannot be used (spawn or forkserver without tandem::init(), the
@@ -283,6 +283,13 @@ public:
     std::vector<pid_t> worker_pids() const { return engine_->worker_pids(); }
 
 private:
+    // Not a designated initializer: that warns (-Wmissing-field-initializers)
+    // in every user's build that turns on -Wextra.
+    static ProcessPoolOptions with_max_workers(std::size_t max_workers) {
+        ProcessPoolOptions options;
+        options.max_workers = max_workers;
+        return options;
+    }
     detail::process_pool::PoolEngine& engine() {
         if (!engine_) throw RuntimeError("cannot schedule new futures after shutdown");
         return *engine_;

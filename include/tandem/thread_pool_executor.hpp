@@ -62,7 +62,7 @@ public:
     /// A pool with Python's defaults.
     ThreadPoolExecutor() : ThreadPoolExecutor(ThreadPoolOptions{}) {}
     /// A pool of at most `max_workers` threads (ValueError if 0).
-    explicit ThreadPoolExecutor(std::size_t max_workers) : ThreadPoolExecutor(ThreadPoolOptions{.max_workers = max_workers}) {}
+    explicit ThreadPoolExecutor(std::size_t max_workers) : ThreadPoolExecutor(with_max_workers(max_workers)) {}
     explicit ThreadPoolExecutor(ThreadPoolOptions options) {
         if (options.max_workers && *options.max_workers == 0) throw ValueError("max_workers must be greater than 0");
         scheduler_ = std::make_unique<detail::ThreadPoolScheduler>(
@@ -125,6 +125,13 @@ public:
     std::size_t max_workers() const noexcept { return scheduler_->max_workers(); }
 
 private:
+    // Not a designated initializer: that warns (-Wmissing-field-initializers)
+    // in every user's build that turns on -Wextra.
+    static ThreadPoolOptions with_max_workers(std::size_t max_workers) {
+        ThreadPoolOptions options;
+        options.max_workers = max_workers;
+        return options;
+    }
     std::unique_ptr<detail::ThreadPoolScheduler> scheduler_;
 };
 

@@ -248,13 +248,20 @@ public:
     /// method cannot be used (see ProcessPoolExecutor).
     Pool() : Pool(PoolOptions{}) {}
     /// Pool(processes): 0 is ValueError.
-    explicit Pool(std::size_t processes) : Pool(PoolOptions{.processes = processes}) {}
+    explicit Pool(std::size_t processes) : Pool(with_processes(processes)) {}
     /// Pool(processes, initializer, initargs, maxtasksperchild, context).
     /// ValueError for 0 processes or maxtasksperchild; what
     /// ProcessPoolExecutor's constructor throws.
     explicit Pool(PoolOptions options) : PoolFace(make_executor(std::move(options))) {}
 
 private:
+    // Not a designated initializer: that warns (-Wmissing-field-initializers)
+    // in every user's build that turns on -Wextra.
+    static PoolOptions with_processes(std::size_t processes) {
+        PoolOptions options;
+        options.processes = processes;
+        return options;
+    }
     static std::unique_ptr<ProcessPoolExecutor> make_executor(PoolOptions options) {
         if (options.maxtasksperchild && *options.maxtasksperchild == 0)
             throw ValueError("maxtasksperchild must be a positive int or None");

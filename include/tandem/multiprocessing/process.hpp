@@ -382,8 +382,9 @@ std::size_t cpu_count() noexcept;
 
 template <class F, class... Args>
 Process Context::Process(F&& target, Args&&... args) const {
-    return multiprocessing::Process(ProcessOptions{.start_method = method_}, std::forward<F>(target),
-                                    std::forward<Args>(args)...);
+    ProcessOptions options;  // not designated: that warns under -Wextra in users' builds
+    options.start_method = method_;
+    return multiprocessing::Process(std::move(options), std::forward<F>(target), std::forward<Args>(args)...);
 }
 
 template <class F, class... Args>
