@@ -19,7 +19,9 @@
 #include <vector>     // results, large payloads
 
 #include "support/child_process.hpp"         // open_fd_count
+#include "support/gate.hpp"                  // eventually
 #include "tandem/errors.hpp"                 // WorkerCrashed, BrokenProcessPool, TimeoutError
+#include "tandem/multiprocessing/synchronize.hpp"  // Event: holds a worker
 #include "tandem/process_pool_executor.hpp"  // ProcessPoolExecutor
 #include "tandem/thread_pool_executor.hpp"   // mixing futures of both executors
 #include "tandem/wait.hpp"                   // wait, as_completed
@@ -63,6 +65,10 @@ int crash_once(std::string marker) {
         std::raise(SIGKILL);
     }
     return 42;
+}
+// Blocks its worker until the test sets `release` (bounded).
+int hold_until(tandem::multiprocessing::Event release) {
+    return release.wait(std::chrono::seconds(20)) ? static_cast<int>(::getpid()) : -1;
 }
 std::vector<std::byte> reverse_bytes(std::vector<std::byte> data) {
     std::reverse(data.begin(), data.end());
@@ -354,6 +360,28 @@ TEST_P(ProcessPoolTest, NothingLeaks) {
     }
     EXPECT_EQ(open_fd_count(), before);
     EXPECT_FALSE(has_zombie_children());
+}
+
+// tandem (issue 4): load balancing. While one worker is held by a long task, the others take
+// the rest of the work; at most one task (the one handed ahead to the held worker) waits behind it.
+TEST_P(ProcessPoolTest, WorkGoesToTheFreeWorker) {
+    ProcessPoolExecutor pool(options());
+    tandem::multiprocessing::Event release;
+    auto held = pool.submit(hold_until, release);
+    std::vector<Future<int>> short_tasks;
+    for (int i = 0; i < 20; ++i) short_tasks.push_back(pool.submit(worker_pid));
+    const auto done_count = [&] {
+        int done = 0;
+        for (auto& f : short_tasks) done += f.done() ? 1 : 0;
+        return done;
+    };
+    EXPECT_TRUE(tandem_test::eventually([&] { return done_count() >= 19; }));
+    EXPECT_FALSE(held.done()) << "the long task is still held";
+    release.set();
+    const int held_pid = held.result(20s);
+    int on_other_worker = 0;
+    for (auto& f : short_tasks) on_other_worker += f.result(20s) != held_pid ? 1 : 0;
+    EXPECT_GE(on_other_worker, 19);
 }
 
 // tandem (issue 4): a pool works from a parent whose other threads hold a lock and keep malloc busy
