@@ -29,12 +29,7 @@
 #include "tandem/thread_pool_executor.hpp"          // ThreadPoolExecutor
 
 namespace mp = tandem::multiprocessing;
-using tandem_bench::Better;
-using tandem_bench::Clock;
-using tandem_bench::lookup;
-using tandem_bench::median;
-using tandem_bench::micros_since;
-using tandem_bench::row;
+using namespace tandem_bench;  // median, row, lookup, Clock: bench/common
 
 namespace {
 

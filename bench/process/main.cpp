@@ -27,11 +27,7 @@
 #include "tandem/multiprocessing/shared_memory.hpp"  // SharedMemory
 
 namespace mp = tandem::multiprocessing;
-using tandem_bench::Clock;
-using tandem_bench::lookup;
-using tandem_bench::median;
-using tandem_bench::micros_since;
-using tandem_bench::row;
+using namespace tandem_bench;  // median, row, lookup, Clock: bench/common
 
 namespace {
 
