@@ -2,6 +2,8 @@
 // tandem/detail/process_pool/spill.hpp.
 #include "tandem/detail/process_pool/spill.hpp"
 
+#include <poll.h>  // checking that a slot's descriptors already wait
+
 #include <algorithm>  // std::max
 #include <bit>        // std::bit_ceil
 #include <cstring>    // std::memcpy
@@ -10,6 +12,19 @@
 #include "tandem/errors.hpp"             // FrameError
 
 namespace tandem::detail::process_pool {
+
+namespace {
+
+// The descriptors a slot announces are sent before the slot is published,
+// so they are already waiting: if not, the slot is corrupt, and waiting for
+// them would hang the reader (the pool's collector) for good.
+ReceivedMessage receive_announced(int socket) {
+    pollfd waiting{socket, POLLIN, 0};
+    if (::poll(&waiting, 1, 0) != 1) throw FrameError("process pool: a slot announces descriptors that were never sent");
+    return receive_with_fds(socket, 64);
+}
+
+}  // namespace
 
 std::optional<SpillWriter::Place> SpillWriter::place(std::size_t size, const Ring& ring) {
     if (size > kMaxSpillBytes) return std::nullopt;
@@ -48,7 +63,7 @@ std::span<const std::byte> SpillReader::view(const SpillRef& ref, int socket) {
     if (ref.buffer >= kSpillBuffers || ref.fresh > 1) throw FrameError("process pool: a malformed spill reference");
     std::optional<SharedRegion>& buffer = buffers_[ref.buffer];
     if (ref.fresh != 0) {
-        ReceivedMessage message = receive_with_fds(socket, 64);
+        ReceivedMessage message = receive_announced(socket);
         if (message.fds.size() != 1) throw FrameError("process pool: a new spill buffer came without its memfd");
         if (ref.capacity > kMaxSpillBytes) throw FrameError("process pool: a spill buffer larger than allowed");
         buffer.reset();
@@ -111,7 +126,7 @@ SlotMessage read_message(const SlotHeader& slot, SpillReader& spills, int socket
             std::uint64_t size = 0;
             if (slot.size != sizeof size) throw FrameError("process pool: a malformed memfd message");
             std::memcpy(&size, payload, sizeof size);
-            ReceivedMessage received = receive_with_fds(socket, 64);
+            ReceivedMessage received = receive_announced(socket);
             if (received.fds.empty()) throw FrameError("process pool: a memfd message came without its memfd");
             message.own.emplace(SharedRegion::from_fd(received.fds.front().release(), static_cast<std::size_t>(size)));
             message.bytes = std::span(message.own->data(), static_cast<std::size_t>(size));

@@ -151,6 +151,14 @@ TEST_F(SpillTest, MalformedSlotsAreFrameErrors) {
     slot->carrier = Carrier::memfd;
     slot->size = 3;
     EXPECT_THROW(receive(), tandem::FrameError) << "a memfd message's payload is its size";
+
+    // Descriptors announced but never sent: an error at once, not a reader hung on the socket.
+    const std::uint64_t size = 10;
+    slot->size = sizeof size;
+    std::memcpy(slot + 1, &size, sizeof size);
+    EXPECT_THROW(receive(), tandem::FrameError) << "a memfd that never came";
+    write_ref({.size = 10, .capacity = kMinSpillBytes, .buffer = 1, .fresh = 1});
+    EXPECT_THROW(receive(), tandem::FrameError) << "a new buffer that never came";
 }
 
 }  // namespace
