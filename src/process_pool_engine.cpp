@@ -386,7 +386,8 @@ void PoolEngine::collector_main() {
 
 bool PoolEngine::any_reply_waiting() const noexcept {
     for (const auto& worker : workers_) {
-        if (!worker->area->replies.empty()) return true;
+        const Ring& replies = worker->area->replies;
+        if (!replies.empty() && !replies.corrupt()) return true;
     }
     return false;
 }
@@ -446,6 +447,11 @@ bool PoolEngine::drain_replies(WorkerSlot& worker) {
     Ring& replies = worker.area->replies;
     bool any = false;
     while (!replies.empty()) {
+        if (replies.corrupt()) {
+            // Its task fails as a crash once the pidfd reports the death.
+            static_cast<void>(pidfd_send_signal(worker.pidfd, SIGKILL));
+            return any;
+        }
         SlotHeader* slot = replies.consumer_slot();
         std::unique_ptr<Task> task;
         {

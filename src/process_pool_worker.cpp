@@ -95,6 +95,7 @@ public:
 
 private:
     void wait_for_request(Ring& requests) {
+        check(requests);
         while (!spin_until([&requests] { return !requests.empty(); }, kSpinBudget)) {
             requests.consumer_sleeping.store(1, std::memory_order_seq_cst);
             if (!requests.empty()) {
@@ -119,6 +120,7 @@ private:
     void reply(std::uint64_t id, const CallOutcome& outcome) {
         Ring& replies = area_->replies;
         // The parent never has more tasks in flight than the ring has slots.
+        check(replies);
         while (replies.full()) cpu_relax();
         SlotHeader* slot = replies.producer_slot();
         slot->task_id = id;
@@ -126,6 +128,12 @@ private:
         write_message(*slot, outcome.payload, {}, reply_spills_, replies, socket_fd_);
         replies.publish();
         notify_parent();
+    }
+
+    // A task that wrote over the pool's memory leaves rings that cannot be
+    // trusted: this worker dies, and the parent fails the task as a crash.
+    static void check(const Ring& ring) noexcept {
+        if (ring.corrupt()) exit_child(kCorruptRingStatus);
     }
 
     void notify_parent() noexcept {

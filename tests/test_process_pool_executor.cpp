@@ -10,7 +10,9 @@
 #include <atomic>     // stopping the busy threads
 #include <chrono>     // timeouts
 #include <csignal>    // raise
+#include <cstdio>     // sscanf of /proc/self/maps
 #include <cstdlib>    // std::abort, std::exit
+#include <fstream>    // /proc/self/maps
 #include <mutex>      // a lock held by another thread
 #include <set>        // distinct worker pids
 #include <stdexcept>  // std::out_of_range
@@ -20,6 +22,8 @@
 
 #include "support/child_process.hpp"         // open_fd_count
 #include "support/gate.hpp"                  // eventually
+#include "tandem/detail/process_pool/task_ring.hpp"    // area_of: a task scribbling over its ring
+#include "tandem/detail/process_pool/worker_main.hpp"  // kCorruptRingStatus
 #include "tandem/errors.hpp"                 // WorkerCrashed, BrokenProcessPool, TimeoutError
 #include "tandem/multiprocessing/synchronize.hpp"  // Event: holds a worker
 #include "tandem/process_pool_executor.hpp"  // ProcessPoolExecutor
@@ -66,6 +70,21 @@ int crash_once(std::string marker) {
     }
     return 42;
 }
+// A memory bug in a task: it writes over its worker's reply ring in the pool's shared memory
+// (found in /proc/self/maps; one worker, so slot 0).
+int scribble_over_reply_ring(int) {
+    std::ifstream maps("/proc/self/maps");
+    for (std::string line; std::getline(maps, line);) {
+        if (line.find("memfd:tandem:process-pool") == std::string::npos) continue;
+        unsigned long start = 0;
+        std::sscanf(line.c_str(), "%lx-", &start);
+        auto* area = tandem::detail::process_pool::area_of(reinterpret_cast<std::byte*>(start), 0);
+        area->replies.head.store(area->replies.tail.load() + 1000);
+        return 1;
+    }
+    return 0;
+}
+
 // Blocks its worker until the test sets `release` (bounded).
 int hold_until(tandem::multiprocessing::Event release) {
     return release.wait(std::chrono::seconds(20)) ? static_cast<int>(::getpid()) : -1;
@@ -360,6 +379,22 @@ TEST_P(ProcessPoolTest, NothingLeaks) {
     }
     EXPECT_EQ(open_fd_count(), before);
     EXPECT_FALSE(has_zombie_children());
+}
+
+// tandem: a task that scribbles over the pool's shared memory kills only its worker: the task fails
+// with WorkerCrashed, the pool replaces the worker and goes on (no hang, no garbage delivered).
+TEST_P(ProcessPoolTest, ScribbledRingFailsOnlyThatTask) {
+    ProcessPoolExecutor pool(options(1));
+    try {
+        pool.submit(scribble_over_reply_ring, 0).result(20s);
+        ADD_FAILURE() << "the scribbling task returned";
+    } catch (const tandem::WorkerCrashed& crash) {
+        // The worker notices first and exits, or the collector does and kills it.
+        EXPECT_TRUE(crash.exit_code() == tandem::detail::process_pool::kCorruptRingStatus ||
+                    crash.signal_number() == SIGKILL)
+            << crash.what();
+    }
+    EXPECT_EQ(pool.submit(square, 6).result(20s), 36);
 }
 
 // tandem (issue 4): load balancing. While one worker is held by a long task, the others take

@@ -120,6 +120,12 @@ struct Ring {
     SlotHeader* consumer_slot() noexcept {
         return reinterpret_cast<SlotHeader*>(slots[tail.load(std::memory_order_relaxed) % kRingSlots]);
     }
+    /// More messages published than the ring holds: the producer's process
+    /// scribbled over the ring (a memory bug in a task); nothing in it can
+    /// be trusted.
+    bool corrupt() const noexcept {
+        return head.load(std::memory_order_acquire) - tail.load(std::memory_order_relaxed) > kRingSlots;
+    }
     /// Frees the slot consumer_slot() returned.
     void consume() noexcept { tail.store(tail.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
     /// Back to the state of a fresh ring (only while neither side uses it).

@@ -51,6 +51,9 @@ void worker_main(WorkerChannel channel);
 
 /// Exit status of a worker whose initializer threw.
 inline constexpr int kInitializerFailedStatus = 3;
+/// Exit status of a worker that found its rings scribbled over (a memory
+/// bug in a task wrote over the pool's shared memory).
+inline constexpr int kCorruptRingStatus = 4;
 
 }  // namespace tandem::detail::process_pool
 
