@@ -34,6 +34,9 @@
 //   (BrokenProcessPool). Here only a crash loop breaks it: an initializer that
 //   throws, or workers that keep dying before they are ready; then every
 //   pending future and every later submit() fail with BrokenProcessPool.
+//   A task that writes over the pool's shared memory (a memory bug) fails
+//   the same way: its worker finds its rings inconsistent and exits with
+//   status 4 (or the parent kills it), and only that task fails.
 // - submit_with({.timeout = d}, ...) bounds how long the task may run once a
 //   worker starts it: past that the worker is SIGKILLed and replaced, and the
 //   future raises TimeoutError. Other tasks are not affected.
