@@ -54,13 +54,23 @@ struct EventState {
     std::atomic<std::uint32_t> waiters{0};
 };
 
+// Waiters take tickets in the order they start waiting; notify(n) advances
+// `notified_below` over the n oldest waiting tickets, so a notification goes
+// to a process that was already waiting, never to one that starts waiting
+// later (Python's semantics; counting notifications instead lets a late
+// waiter take one meant for an earlier one, which then sleeps on).
+// Tickets and `notified_below` change only under the condition's lock.
+inline constexpr std::uint64_t max_condition_waiters = 4096;
+
 struct ConditionState {
     explicit ConditionState(std::uint32_t tag_value) : tag(tag_value) {}
     std::uint32_t tag;
-    // Low half: waiters not yet chosen by a notify; high half: notifications
-    // chosen but not yet taken. One word, so both change in one atomic step.
-    std::atomic<std::uint64_t> counts{0};
-    std::atomic<std::uint32_t> sequence{0};  // bumped by every notify; the futex word
+    std::atomic<std::uint32_t> sequence{0};        // bumped by every notify; the futex word
+    std::atomic<std::uint64_t> next_ticket{0};     // the ticket of the next waiter
+    std::atomic<std::uint64_t> notified_below{0};  // tickets below this are notified (or gave up)
+    // Waiters that gave up (timed out) before being notified, by ticket
+    // modulo max_condition_waiters: notify() skips them.
+    std::atomic<std::uint64_t> gave_up[max_condition_waiters / 64] = {};
 };
 
 struct BarrierState {
@@ -282,9 +292,21 @@ void unlock_owned(MutexState& state) {
     }
 }
 
-constexpr std::uint64_t one_notification = std::uint64_t{1} << 32;
-constexpr std::uint64_t sleepers_of(std::uint64_t counts) noexcept { return counts & 0xffffffffu; }
-constexpr std::uint64_t notifications_of(std::uint64_t counts) noexcept { return counts >> 32; }
+// The gave_up bit of `ticket` (see ConditionState).
+std::atomic<std::uint64_t>& gave_up_word(ConditionState& state, std::uint64_t ticket) noexcept {
+    return state.gave_up[(ticket % max_condition_waiters) / 64];
+}
+constexpr std::uint64_t gave_up_bit(std::uint64_t ticket) noexcept { return std::uint64_t{1} << (ticket % 64); }
+
+// Passes the tickets at the front that gave up, clearing their bits for
+// reuse; returns the new front. Called under the condition's lock.
+std::uint64_t pass_gave_up(ConditionState& state, std::uint64_t front, std::uint64_t end) noexcept {
+    while (front < end && (gave_up_word(state, front).load() & gave_up_bit(front))) {
+        gave_up_word(state, front).fetch_and(~gave_up_bit(front));
+        ++front;
+    }
+    return front;
+}
 
 }  // namespace
 
@@ -540,67 +562,61 @@ bool Condition::is_owned() const noexcept {
 
 bool Condition::wait_until(detail::Deadline deadline) {
     if (!is_owned()) throw RuntimeError("cannot wait on un-acquired lock");
-    auto& counts = state_->counts;
-    // Counted as a sleeper while still holding the lock, so a notify() that
-    // follows our release of it sees us.
-    counts.fetch_add(1);
+    detail::ConditionState& state = *state_;
+    const std::uint64_t ticket = state.next_ticket.load();
+    if (ticket - state.notified_below.load() >= detail::max_condition_waiters) {
+        throw RuntimeError("too many processes waiting on one Condition (at most " +
+                           std::to_string(detail::max_condition_waiters) + ")");
+    }
+    state.next_ticket.store(ticket + 1);  // under the lock, as notify() reads it
     unsigned depth = 1;
     if (auto* rlock = std::get_if<RLock>(&lock_)) {
         depth = rlock->release_all();
     } else {
         std::get<Lock>(lock_).release();
     }
-
-    bool notified = false;
+    const auto notified = [&] { return ticket < state.notified_below.load(); };
+    bool timed_out = false;
     for (;;) {
-        // Read the sequence before looking for a notification: a notify() that
-        // lands in between changes it, so the futex wait returns at once.
-        const std::uint32_t sequence = state_->sequence.load();
-        std::uint64_t current = counts.load();
-        while (detail::notifications_of(current) > 0) {
-            if (counts.compare_exchange_weak(current, current - detail::one_notification)) {
-                notified = true;
-                break;
-            }
-        }
-        if (notified) break;
+        // The sequence first: a notify() after this read changes it, so the
+        // futex wait returns at once instead of missing it.
+        const std::uint32_t sequence = state.sequence.load();
+        if (notified()) break;
         if (deadline && detail::Clock::now() >= *deadline) {
-            // Leave, unless a notification arrived meanwhile: then take it, so
-            // that it is not lost on nobody.
-            current = counts.load();
-            for (;;) {
-                const bool take = detail::notifications_of(current) > 0;
-                const std::uint64_t next = take ? current - detail::one_notification : current - 1;
-                if (counts.compare_exchange_weak(current, next)) {
-                    notified = take;
-                    break;
-                }
-            }
+            timed_out = true;
             break;
         }
-        detail::shared_futex_wait(state_->sequence, sequence, deadline);
+        detail::shared_futex_wait(state.sequence, sequence, deadline);
     }
-
     if (auto* rlock = std::get_if<RLock>(&lock_)) {
         rlock->restore(depth);
     } else {
         std::get<Lock>(lock_).acquire();
     }
-    return notified;
+    if (!timed_out || notified()) return true;  // a notify may land while we take the lock back
+    // Gave up: under the lock again, so notify() cannot be choosing right now.
+    detail::gave_up_word(state, ticket).fetch_or(detail::gave_up_bit(ticket));
+    state.notified_below.store(detail::pass_gave_up(state, state.notified_below.load(), state.next_ticket.load()));
+    return false;
 }
 
 void Condition::notify(int n) {
     if (!is_owned()) throw RuntimeError("cannot notify on un-acquired lock");
-    if (n <= 0) return;
-    auto& counts = state_->counts;
-    std::uint64_t current = counts.load();
-    std::uint64_t chosen = 0;
-    do {
-        chosen = std::min<std::uint64_t>(static_cast<std::uint64_t>(n), detail::sleepers_of(current));
-        if (chosen == 0) return;
-    } while (!counts.compare_exchange_weak(current, current - chosen + chosen * detail::one_notification));
-    state_->sequence.fetch_add(1);
-    detail::shared_futex_wake(state_->sequence, static_cast<int>(chosen));
+    detail::ConditionState& state = *state_;
+    const std::uint64_t end = state.next_ticket.load();
+    std::uint64_t next = detail::pass_gave_up(state, state.notified_below.load(), end);
+    bool any = false;
+    for (int left = n; left > 0 && next < end; --left) {
+        ++next;  // the oldest waiting ticket
+        any = true;
+        next = detail::pass_gave_up(state, next, end);
+    }
+    state.notified_below.store(next);
+    if (!any) return;
+    state.sequence.fetch_add(1);
+    // Every sleeper wakes and checks its own ticket: a futex cannot pick the
+    // oldest n.
+    detail::shared_futex_wake(state.sequence, INT_MAX);
 }
 
 void Condition::notify_all() { notify(INT_MAX); }

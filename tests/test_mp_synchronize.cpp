@@ -599,6 +599,37 @@ TEST(MpCondition, NotifyAcrossProcesses) {
     EXPECT_EQ(join_child(child), 0);
 }
 
+// threading.Condition.notify wakes a process that is already waiting; one that starts waiting
+// afterwards does not take that notification (counting notifications would let it, and the
+// first waiter would sleep on).
+TEST(MpCondition, ALateWaiterDoesNotTakeAnEarlierNotification) {
+    mp::Condition condition;
+    mp::RawValue<int> waiting(0);
+    const pid_t child = fork_child([&] {
+        std::unique_lock guard(condition);
+        waiting.value(1);
+        return condition.wait(long_wait) ? 0 : 1;
+    });
+    ASSERT_TRUE(eventually([&] {
+        std::lock_guard guard(condition);
+        return waiting.value() == 1;  // set under the lock the child waits with: it waits now
+    }));
+    {
+        std::unique_lock guard(condition);
+        condition.notify();
+        EXPECT_FALSE(condition.wait(std::chrono::milliseconds(50))) << "the late waiter took the notification";
+    }
+    EXPECT_EQ(join_child(child), 0) << "the waiting child was not woken";
+}
+
+// tandem: waits that time out leave nothing behind (a loop of short waits never runs out of room).
+TEST(MpCondition, ManyTimedOutWaitsLeaveNoTrace) {
+    mp::Condition condition;
+    std::unique_lock guard(condition);
+    for (int i = 0; i < 10000; ++i) ASSERT_FALSE(condition.wait(std::chrono::microseconds(1)));
+    condition.notify_all();
+}
+
 // multiprocessing (_test_multiprocessing.test_notify_n): notify(n) wakes exactly n of the waiting processes, notify_all() the rest.
 TEST(MpCondition, NotifyWakesExactlyN) {
     constexpr int waiters = 3;
