@@ -288,7 +288,10 @@ private:
 
 /// multiprocessing.Condition: a condition variable shared between processes,
 /// bound to a Lock or RLock (a new RLock by default, as Python). Copies share
-/// the condition and its lock.
+/// the condition and its lock. notify(n) wakes the n processes (or threads)
+/// that have waited longest, as threading.Condition does; one that starts
+/// waiting after the notify is not woken by it. At most 4096 may wait at
+/// once (RuntimeError beyond).
 class Condition {
 public:
     /// Creates a condition with a new RLock. Throws std::system_error.
