@@ -41,7 +41,7 @@
 namespace tandem::detail::process_pool {
 
 /// Bytes per ring slot, header included: a task of a few kilobytes of
-/// arguments travels inline; larger ones go out of band.
+/// arguments travels inline; larger ones go to a spill buffer (spill.hpp).
 inline constexpr std::size_t kSlotBytes = 16384;
 /// Slots per ring. More than the parent ever has in flight per worker
 /// (kDispatchDepth tasks plus a stop message), so no writer ever waits.
