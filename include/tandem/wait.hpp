@@ -18,13 +18,14 @@
 #include <cstddef>        // std::size_t
 #include <deque>          // futures ready to be yielded
 #include <string>         // timeout message
-#include <iterator>       // iterator tags
+#include <iterator>       // std::default_sentinel_t
 #include <memory>         // the collector outlives moves of the range
 #include <optional>       // "no timeout"
 #include <ranges>         // input ranges of futures
 #include <unordered_map>  // state -> future, for as_completed
 #include <vector>         // results
 
+#include "tandem/detail/pull_iterator.hpp"  // as_completed's iterator
 #include "tandem/future.hpp"
 
 namespace tandem {
@@ -127,32 +128,15 @@ public:
             for (detail::FutureStateBase* state : installed_) state->remove_waiter(*collector_);
     }
 
-    class iterator {
-    public:
-        using iterator_category = std::input_iterator_tag;
-        using value_type = F;
-        using difference_type = std::ptrdiff_t;
-        iterator() = default;
-        explicit iterator(AsCompleted* owner) : owner_(owner) {}
-        const F& operator*() const { return *owner_->current_; }
-        const F* operator->() const { return &*owner_->current_; }
-        iterator& operator++() {
-            if (!owner_->advance()) owner_ = nullptr;
-            return *this;
-        }
-        void operator++(int) { ++*this; }
-        friend bool operator==(const iterator& a, std::default_sentinel_t) noexcept { return a.owner_ == nullptr; }
-
-    private:
-        AsCompleted* owner_ = nullptr;
-    };
+    using iterator = detail::PullIterator<AsCompleted, const F>;
 
     /// Yields the first future; may block, and throws TimeoutError if none
     /// completes in time.
-    iterator begin() { return advance() ? iterator(this) : iterator(); }
+    iterator begin() { return iterator::first(this); }
     std::default_sentinel_t end() const noexcept { return {}; }
 
 private:
+    friend iterator;
     bool advance() {
         while (ready_.empty()) {
             if (pending_.empty()) return false;

@@ -14,12 +14,13 @@
 #include <cstddef>    // std::size_t
 #include <deque>      // chunks in flight
 #include <exception>  // a chunk's failure
-#include <iterator>   // iterator tags
+#include <iterator>   // std::default_sentinel_t
 #include <optional>   // the current result
 #include <ranges>     // the input
 #include <utility>    // std::move
 #include <vector>     // chunk inputs and results
 
+#include "tandem/detail/pull_iterator.hpp"  // the range's iterator
 #include "tandem/errors.hpp"
 #include "tandem/future.hpp"
 
@@ -90,29 +91,11 @@ public:
         for (auto& chunk : in_flight_) chunk.cancel();
     }
 
-    class iterator {
-    public:
-        using iterator_category = std::input_iterator_tag;
-        using value_type = R;
-        using difference_type = std::ptrdiff_t;
-        iterator() = default;
-        explicit iterator(MapResults* owner) : owner_(owner) {}
-        R& operator*() const { return *owner_->current_; }
-        R* operator->() const { return &*owner_->current_; }
-        iterator& operator++() {
-            if (!owner_->advance()) owner_ = nullptr;
-            return *this;
-        }
-        void operator++(int) { ++*this; }
-        friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return it.owner_ == nullptr; }
-
-    private:
-        MapResults* owner_ = nullptr;
-    };
+    using iterator = PullIterator<MapResults, R>;
 
     /// Waits for the first result; throws what the first input's call threw,
     /// or TimeoutError.
-    iterator begin() { return advance() ? iterator(this) : iterator(); }
+    iterator begin() { return iterator::first(this); }
     std::default_sentinel_t end() const noexcept { return {}; }
 
     /// Collects every remaining result (a convenience; the same errors).
@@ -123,6 +106,8 @@ public:
     }
 
 private:
+    friend iterator;
+
     bool submit_next() {
         std::vector<Input> chunk;
         chunk.reserve(chunksize_);

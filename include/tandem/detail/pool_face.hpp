@@ -39,7 +39,7 @@
 #include <deque>               // chunks in flight, in submission order
 #include <exception>           // failures carried to the consumer
 #include <functional>          // std::function callbacks, std::invoke
-#include <iterator>            // iterator tags for the imap range
+#include <iterator>            // std::default_sentinel_t
 #include <memory>              // shared state between the pool, its results and callbacks
 #include <mutex>               // the locks described above
 #include <optional>            // chunksize, timeouts, imap's "no more results"
@@ -50,6 +50,7 @@
 
 #include "tandem/detail/futex.hpp"         // detail::Deadline, detail::deadline_after, Clock
 #include "tandem/detail/future_state.hpp"  // FutureState<T>::value() for moving results out, report_callback_exception
+#include "tandem/detail/pull_iterator.hpp"  // the imap range's iterator
 #include "tandem/errors.hpp"               // ValueError, TimeoutError, CancelledError
 #include "tandem/future.hpp"               // Future<T>, what backends return and AsyncResult wraps
 
@@ -551,36 +552,20 @@ public:
 
     /// The range's iterator: each ++ calls next(); equal to end() once
     /// next() returned nullopt.
-    class iterator {
-    public:
-        using iterator_category = std::input_iterator_tag;
-        using value_type = R;
-        using difference_type = std::ptrdiff_t;
-        iterator() = default;
-        explicit iterator(IMapIterator* owner) : owner_(owner) { advance(); }
-        R& operator*() const { return *owner_->current_; }
-        R* operator->() const { return &*owner_->current_; }
-        iterator& operator++() {
-            advance();
-            return *this;
-        }
-        void operator++(int) { advance(); }
-        friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return it.owner_ == nullptr; }
-
-    private:
-        void advance() {
-            owner_->current_ = owner_->next();
-            if (!owner_->current_) owner_ = nullptr;
-        }
-        IMapIterator* owner_ = nullptr;
-    };
+    using iterator = tandem::detail::PullIterator<IMapIterator, R>;
 
     /// Waits for the first result (rethrowing as next() does).
-    iterator begin() { return iterator(this); }
+    iterator begin() { return iterator::first(this); }
     /// The end of the results.
     std::default_sentinel_t end() const noexcept { return {}; }
 
 private:
+    friend iterator;
+    bool advance() {
+        current_ = next();
+        return current_.has_value();
+    }
+
     std::shared_ptr<tandem::detail::IMapFeed<R>> feed_;
     std::optional<R> current_;  // what the range's iterator points at
 };
