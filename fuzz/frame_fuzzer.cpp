@@ -30,8 +30,8 @@
 #include <variant>        // decoded types
 #include <vector>         // buffers
 
-#include "tandem/detail/encoding.hpp"  // decode<T>
-#include "tandem/detail/frame.hpp"     // FrameDecoder, decode_frame
+#include "tandem/detail/wire/encoding.hpp"  // decode<T>
+#include "tandem/detail/wire/frame.hpp"     // FrameDecoder, decode_frame
 #include "tandem/errors.hpp"           // FrameError
 #include "tandem/serialization.hpp"    // decode_exception
 

@@ -5,9 +5,9 @@
 // FrameError, no SIGPIPE, no descriptor leaks.
 #include "tandem/multiprocessing/connection.hpp"
 
-#include "tandem/detail/encoding.hpp"    // detail::encode, the bytes send() writes
-#include "tandem/detail/fd_passing.hpp"  // send_with_fds / receive_with_fds, for the handoff test
-#include "tandem/detail/frame.hpp"       // crc32c and the header layout, to forge frames
+#include "tandem/detail/wire/encoding.hpp"    // detail::encode, the bytes send() writes
+#include "tandem/detail/wire/fd_passing.hpp"  // send_with_fds / receive_with_fds, for the handoff test
+#include "tandem/detail/wire/frame.hpp"       // crc32c and the header layout, to forge frames
 #include "tandem/errors.hpp"             // EOFError, FrameError, ValueError, BufferTooShort
 
 #include <gtest/gtest.h>  // TEST, EXPECT_*
@@ -78,7 +78,7 @@ struct Unencodable {  // its serialize() fails, as an unpicklable object in Pyth
     }
 };
 
-// Forges a frame header (detail/frame.hpp's layout) with any size and kind.
+// Forges a frame header (detail/wire/frame.hpp's layout) with any size and kind.
 std::array<std::byte, 24> forged_header(std::uint32_t payload_size, std::uint32_t payload_crc,
                                         std::uint8_t kind = 5) {
     std::array<std::byte, 24> header{};

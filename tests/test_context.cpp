@@ -14,7 +14,7 @@
 #include <thread>    // a second thread for the default-method rule
 #include <vector>    // arguments and environment
 
-#include "tandem/detail/unique_fd.hpp"         // detail::UniqueFd
+#include "tandem/detail/os/unique_fd.hpp"         // detail::UniqueFd
 #include "tandem/errors.hpp"                   // ValueError, RuntimeError, ProcessError
 #include "tandem/init.hpp"                     // tandem::initialized
 #include "tandem/multiprocessing/context.hpp"  // get_context, set_start_method, ...

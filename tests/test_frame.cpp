@@ -1,10 +1,10 @@
-// Tests for tandem/detail/frame.hpp: the wire frame, CRC-32C and the
+// Tests for tandem/detail/wire/frame.hpp: the wire frame, CRC-32C and the
 // incremental FrameDecoder. Python's multiprocessing.connection frames messages
 // with a bare length prefix: it raises EOFError on a truncated stream and
 // OSError("bad message length") past recv_bytes(maxlength), and otherwise
 // trusts the bytes. tandem keeps those two behaviours (as FrameError) and adds
 // magic, version and checksums, so each corruption below is caught too.
-#include "tandem/detail/frame.hpp"
+#include "tandem/detail/wire/frame.hpp"
 
 #include <gtest/gtest.h>  // TEST, EXPECT_*
 

@@ -1,4 +1,4 @@
-// Tests for tandem/detail/function_id.hpp: naming a function by module and
+// Tests for tandem/detail/wire/function_id.hpp: naming a function by module and
 // offset so that a process running the same build can find it at its own
 // load address, and telling builds apart. Python sends functions by their
 // qualified name (pickle's save_global) and fails when the receiver cannot
@@ -6,7 +6,7 @@
 // a FunctionId round-trips for every kind of function that can be sent, a
 // bad id is a ProcessError rather than a jump into the void, and a worker of
 // a different build is refused with a message saying so.
-#include "tandem/detail/function_id.hpp"
+#include "tandem/detail/wire/function_id.hpp"
 
 #include <gtest/gtest.h>  // TEST, EXPECT_*
 

@@ -1,4 +1,4 @@
-// Tests for detail/handoff.hpp's specialisations: every shared object
+// Tests for detail/wire/handoff.hpp's specialisations: every shared object
 // (synchronize.hpp, sharedctypes.hpp, shared_memory.hpp, connection.hpp,
 // queues.hpp) handed to a fresh program, as a spawn or forkserver start
 // method does with Process arguments. The parent forks and the child execs
@@ -7,9 +7,9 @@
 // the scenario and the socket), receives the objects with SCM_RIGHTS,
 // re-creates them, uses them, and exits with a code that says what failed.
 // The parent observes the effects through its own handles.
-#include "tandem/detail/handoff.hpp"
+#include "tandem/detail/wire/handoff.hpp"
 
-#include "tandem/detail/fd_passing.hpp"              // send_with_fds / receive_with_fds
+#include "tandem/detail/wire/fd_passing.hpp"              // send_with_fds / receive_with_fds
 #include "tandem/errors.hpp"                         // FrameError, ValueError
 #include "tandem/multiprocessing/connection.hpp"     // Pipe, Connection, Handoff<Connection>
 #include "tandem/multiprocessing/queues.hpp"         // Queue, JoinableQueue, SimpleQueue and their handoffs

@@ -6,8 +6,8 @@
 // killed in the middle of an item breaks the queue loudly instead of hanging it.
 #include "tandem/multiprocessing/queues.hpp"
 
-#include "tandem/detail/fd_passing.hpp"  // send_with_fds / receive_with_fds, for the handoff test
-#include "tandem/detail/frame.hpp"       // crc32c, to forge a header
+#include "tandem/detail/wire/fd_passing.hpp"  // send_with_fds / receive_with_fds, for the handoff test
+#include "tandem/detail/wire/frame.hpp"       // crc32c, to forge a header
 #include "tandem/errors.hpp"             // Empty, Full, ValueError, FrameError, RuntimeError
 
 #include <gtest/gtest.h>  // TEST, EXPECT_*

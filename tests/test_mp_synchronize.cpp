@@ -81,7 +81,7 @@ bool blocked_in_futex(pid_t pid) {
     file >> number;
 #if defined(__SANITIZE_THREAD__)
     // Under ThreadSanitizer a timed Lock.acquire() polls with trylock and
-    // sleeps between tries (see timed_lock in src/synchronize.cpp).
+    // sleeps between tries (see timed_lock in src/multiprocessing/synchronize.cpp).
     if (number == SYS_nanosleep || number == SYS_clock_nanosleep) return true;
 #endif
     return number == SYS_futex;

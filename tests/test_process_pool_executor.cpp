@@ -23,7 +23,7 @@
 #include "support/child_process.hpp"         // open_fd_count
 #include "support/gate.hpp"                  // eventually
 #include "tandem/detail/process_pool/task_ring.hpp"    // area_of: a task scribbling over its ring
-#include "tandem/detail/process_pool/worker_main.hpp"  // kCorruptRingStatus
+#include "tandem/detail/process_pool/worker.hpp"  // kCorruptRingStatus
 #include "tandem/errors.hpp"                 // WorkerCrashed, BrokenProcessPool, TimeoutError
 #include "tandem/multiprocessing/synchronize.hpp"  // Event: holds a worker
 #include "tandem/process_pool_executor.hpp"  // ProcessPoolExecutor

@@ -1,4 +1,4 @@
-// Tests for tandem/detail/remote_call.hpp: "call fn(args...)" as a message
+// Tests for tandem/detail/wire/remote_call.hpp: "call fn(args...)" as a message
 // and its outcome as a message back. The behaviours come from Python's
 // multiprocessing, which pickles (function, args) for a worker and sends back
 // the result or the exception: values, strings, lists, user classes, tuples
@@ -8,7 +8,7 @@
 // malformed message is a FrameError. The RemoteCallAcrossExec tests run the
 // calls in a child that re-executes this test program (as spawn does), so
 // the program is loaded at other addresses: ASLR does not matter.
-#include "tandem/detail/remote_call.hpp"
+#include "tandem/detail/wire/remote_call.hpp"
 
 #include <gtest/gtest.h>  // TEST, EXPECT_*
 
@@ -39,9 +39,9 @@
 #include <utility>    // std::pair, std::move
 #include <vector>     // vectors, messages
 
-#include "tandem/detail/encoding.hpp"    // encode / decode of the test protocol
-#include "tandem/detail/fd_passing.hpp"  // send_with_fds / receive_with_fds
-#include "tandem/detail/unique_fd.hpp"   // UniqueFd
+#include "tandem/detail/wire/encoding.hpp"    // encode / decode of the test protocol
+#include "tandem/detail/wire/fd_passing.hpp"  // send_with_fds / receive_with_fds
+#include "tandem/detail/os/unique_fd.hpp"   // UniqueFd
 #include "tandem/errors.hpp"             // FrameError, ProcessError, RemoteError, ValueError
 #include "tandem/serialization.hpp"      // register_exception
 

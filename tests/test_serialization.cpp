@@ -1,4 +1,4 @@
-// Tests for tandem/serialization.hpp and tandem/detail/encoding.hpp: values and
+// Tests for tandem/serialization.hpp and tandem/detail/wire/encoding.hpp: values and
 // exceptions crossing a process boundary. The behaviours come from Python's
 // pickle as multiprocessing uses it (round trips of builtins, containers and
 // user classes; a worker's exception re-raised in the parent with its type and

@@ -6,7 +6,7 @@
 // SIGKILL.
 #include "tandem/multiprocessing/shared_memory.hpp"
 
-#include "tandem/detail/shared_region.hpp"  // detail::SharedRegion
+#include "tandem/detail/os/shared_region.hpp"  // detail::SharedRegion
 #include "tandem/errors.hpp"                // ValueError
 
 #include <gtest/gtest.h>  // TEST, EXPECT_*

@@ -24,7 +24,7 @@
 #include <type_traits>  // void results, invocability checks
 #include <utility>      // std::forward, std::move
 
-#include "tandem/detail/future_state.hpp"
+#include "tandem/detail/future/future_state.hpp"
 #include "tandem/errors.hpp"
 
 namespace tandem {

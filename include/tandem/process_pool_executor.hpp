@@ -17,7 +17,7 @@
 //         int v = f.result();                       // 49
 //     }                                             // shutdown(wait = true)
 //
-// What may be submitted is decided at compile time (detail/remote_call.hpp):
+// What may be submitted is decided at compile time (detail/wire/remote_call.hpp):
 // a function, function pointer or captureless lambda, with arguments that
 // are serializable (tandem/serialization.hpp) or handed off (Pipe ends,
 // queues, locks, shared values). Exceptions thrown in a worker come back
@@ -72,11 +72,11 @@
 #include <utility>      // std::forward, std::move
 #include <vector>       // encoded initializer, chunks
 
-#include "tandem/detail/cpu_count.hpp"                 // process_cpu_count: the default pool size
-#include "tandem/detail/encoding.hpp"                  // decode<R>
-#include "tandem/detail/map_results.hpp"               // MapOptions, MapResults, ChunkResult
-#include "tandem/detail/process_pool/pool_engine.hpp"  // PoolEngine, Deliver, TaskOptions
-#include "tandem/detail/remote_call.hpp"               // encode_call, RemoteCallable
+#include "tandem/detail/os/cpu_count.hpp"                 // process_cpu_count: the default pool size
+#include "tandem/detail/wire/encoding.hpp"                  // decode<R>
+#include "tandem/detail/future/map_results.hpp"               // MapOptions, MapResults, ChunkResult
+#include "tandem/detail/process_pool/engine.hpp"  // PoolEngine, Deliver, TaskOptions
+#include "tandem/detail/wire/remote_call.hpp"               // encode_call, RemoteCallable
 #include "tandem/errors.hpp"                           // ValueError, BrokenProcessPool, RuntimeError
 #include "tandem/future.hpp"                           // Future
 #include "tandem/multiprocessing/context.hpp"          // StartMethod

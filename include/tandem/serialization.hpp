@@ -44,7 +44,7 @@
 #include <typeinfo>     // typeid for registration by type name
 #include <vector>       // encoded bytes
 
-#include "tandem/detail/encoding.hpp"  // the codecs behind Serializable
+#include "tandem/detail/wire/encoding.hpp"  // the codecs behind Serializable
 
 namespace tandem {
 

@@ -13,7 +13,7 @@
 // Beyond Python: a task may wait on another task's future of the same pool —
 // `result()` inside a task runs other queued tasks while it waits — so
 // recursive divide-and-conquer works even with one worker, where Python
-// deadlocks. The scheduler is work-stealing (see detail/thread_pool_scheduler.hpp):
+// deadlocks. The scheduler is work-stealing (see detail/thread_pool/scheduler.hpp):
 // submitting and completing a task costs well under a microsecond, an idle pool
 // sleeps, and map() reads its input lazily with a bounded number of chunks in
 // flight.
@@ -31,9 +31,9 @@
 #include <type_traits>  // result types
 #include <utility>      // std::forward
 
-#include "tandem/detail/map_results.hpp"
-#include "tandem/detail/task.hpp"
-#include "tandem/detail/thread_pool_scheduler.hpp"
+#include "tandem/detail/future/map_results.hpp"
+#include "tandem/detail/thread_pool/task.hpp"
+#include "tandem/detail/thread_pool/scheduler.hpp"
 #include "tandem/future.hpp"
 
 namespace tandem {

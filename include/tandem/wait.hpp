@@ -25,7 +25,7 @@
 #include <unordered_map>  // state -> future, for as_completed
 #include <vector>         // results
 
-#include "tandem/detail/pull_iterator.hpp"  // as_completed's iterator
+#include "tandem/detail/future/pull_iterator.hpp"  // as_completed's iterator
 #include "tandem/future.hpp"
 
 namespace tandem {

@@ -11,8 +11,8 @@
 #include <cstdlib> // std::exit
 #include <vector>  // the children's pidfds
 
-#include "tandem/detail/fd_passing.hpp"        // send_with_fds, receive_with_fds
-#include "tandem/detail/unique_fd.hpp"         // detail::UniqueFd
+#include "tandem/detail/wire/fd_passing.hpp"        // send_with_fds, receive_with_fds
+#include "tandem/detail/os/unique_fd.hpp"         // detail::UniqueFd
 #include "tandem/multiprocessing/process.hpp"  // Process, ForkProcess
 
 namespace {

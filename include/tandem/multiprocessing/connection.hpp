@@ -4,7 +4,7 @@
 //
 // Pipe() returns the two ends of a channel. send() encodes a value (see
 // serialization.hpp: the type decides the codec, at compile time) into one
-// frame (detail/frame.hpp: magic, version, size limit and checksums, all
+// frame (detail/wire/frame.hpp: magic, version, size limit and checksums, all
 // checked before a byte of the payload is decoded) and recv<T>() decodes the
 // next frame as a T. send_bytes()/recv_bytes() carry raw bytes in the same
 // frames. wait() blocks on several connections and process sentinels at
@@ -25,7 +25,7 @@
 //
 // A Connection created before fork() is inherited by the child. For a child
 // started by spawn or forkserver, a Connection passed as a Process argument is
-// handed off (detail/handoff.hpp): the child receives its own duplicate of the
+// handed off (detail/wire/handoff.hpp): the child receives its own duplicate of the
 // descriptor. Either way both processes then hold that end, so close the ends
 // a process does not use: a peer sees end of file only once every copy of the
 // other end is closed.
@@ -75,11 +75,11 @@
 #include <utility>           // std::pair
 #include <vector>            // received bytes, wait()'s result
 
-#include "tandem/detail/encoding.hpp"   // detail::encode_into / decode, the codecs
-#include "tandem/detail/frame.hpp"      // detail::kFrameHeaderSize
-#include "tandem/detail/futex.hpp"      // detail::Deadline, detail::deadline_after
-#include "tandem/detail/handoff.hpp"    // detail::Handoff, so a Connection can be a Process argument
-#include "tandem/detail/unique_fd.hpp"  // detail::UniqueFd, the descriptor a Connection owns
+#include "tandem/detail/wire/encoding.hpp"   // detail::encode_into / decode, the codecs
+#include "tandem/detail/wire/frame.hpp"      // detail::kFrameHeaderSize
+#include "tandem/detail/os/futex.hpp"      // detail::Deadline, detail::deadline_after
+#include "tandem/detail/wire/handoff.hpp"    // detail::Handoff, so a Connection can be a Process argument
+#include "tandem/detail/os/unique_fd.hpp"  // detail::UniqueFd, the descriptor a Connection owns
 
 namespace tandem::multiprocessing {
 

@@ -6,7 +6,7 @@
 // close/terminate/join for the end. ThreadPool runs it on threads (over
 // ThreadPoolExecutor): the lecture's choice for I/O-bound work. Pool runs it
 // on worker processes (over ProcessPoolExecutor): the choice for CPU-bound
-// work that must be isolated. Both are the same code (detail/pool_face.hpp).
+// work that must be isolated. Both are the same code (detail/pool_api/pool_face.hpp).
 //
 //     using namespace tandem::multiprocessing;
 //     ThreadPool pool(4);
@@ -86,10 +86,10 @@
 #include <utility>      // std::forward, std::move
 #include <vector>       // chunks
 
-#include "tandem/detail/cpu_count.hpp"           // process_cpu_count: the default number of workers
-#include "tandem/detail/function_id.hpp"         // FunctionId: which function a Pool chunk runs
-#include "tandem/detail/pool_face.hpp"           // PoolFace, AsyncResult, AsyncCallbacks, IMapIterator
-#include "tandem/detail/remote_call.hpp"         // remote_pointer_t, as_function_pointer for Pool chunks
+#include "tandem/detail/os/cpu_count.hpp"           // process_cpu_count: the default number of workers
+#include "tandem/detail/wire/function_id.hpp"         // FunctionId: which function a Pool chunk runs
+#include "tandem/detail/pool_api/pool_face.hpp"           // PoolFace, AsyncResult, AsyncCallbacks, IMapIterator
+#include "tandem/detail/wire/remote_call.hpp"         // remote_pointer_t, as_function_pointer for Pool chunks
 #include "tandem/errors.hpp"                     // ValueError
 #include "tandem/future.hpp"                     // Future, what the executors return
 #include "tandem/multiprocessing/context.hpp"    // StartMethod, Pool's start method
@@ -161,7 +161,7 @@ std::vector<R> run_pool_chunk(FunctionId function, std::vector<Input> chunk) {
 
 /// Pool's backend: calls and chunks are ProcessPoolExecutor tasks, so the
 /// function must be a function pointer or captureless lambda and the
-/// arguments serializable (detail/remote_call.hpp says why at compile time).
+/// arguments serializable (detail/wire/remote_call.hpp says why at compile time).
 struct ProcessBackend {
     using Executor = ProcessPoolExecutor;
 
@@ -218,7 +218,7 @@ struct PoolOptions {
 };
 
 /// Python's multiprocessing.pool.ThreadPool: Pool's API over threads.
-/// Every member is PoolFace's (detail/pool_face.hpp), documented there:
+/// Every member is PoolFace's (detail/pool_api/pool_face.hpp), documented there:
 /// apply, apply_async, map, map_async, starmap, starmap_async, imap,
 /// imap_unordered, close, terminate, join, processes. Any callable runs
 /// (captures are fine: nothing crosses a process boundary).

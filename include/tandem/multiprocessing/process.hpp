@@ -84,16 +84,16 @@
 #include <utility>      // std::forward, std::move
 #include <vector>       // active_children
 
-#include "tandem/detail/futex.hpp"                 // detail::Deadline, detail::deadline_after
-#include "tandem/detail/launcher.hpp"              // detail::ProcessTarget
-#include "tandem/detail/remote_call.hpp"           // detail::RemoteCallable, FunctionPointerTraits, encode_call
+#include "tandem/detail/os/futex.hpp"                 // detail::Deadline, detail::deadline_after
+#include "tandem/detail/launch/launcher.hpp"              // detail::ProcessTarget
+#include "tandem/detail/wire/remote_call.hpp"           // detail::RemoteCallable, FunctionPointerTraits, encode_call
 #include "tandem/errors.hpp"                       // ProcessError, RuntimeError, ValueError
 #include "tandem/multiprocessing/context.hpp"      // StartMethod, Context
 
 namespace tandem::detail {
 
-struct ProcessState;  // src/process.cpp
-struct ParentHandle;  // src/process.cpp: the parent's pidfd, opened on first use
+struct ProcessState;  // src/multiprocessing/process.cpp
+struct ParentHandle;  // src/multiprocessing/process.cpp: the parent's pidfd, opened on first use
 
 /// The decayed parameter types of a RemoteCallable, as one tuple type.
 template <class Parameters>

@@ -3,11 +3,11 @@
 // processes put to and get from at once.
 //
 // Items are encoded by their type (serialization.hpp) into one frame each
-// (detail/frame.hpp) and travel through a pipe that every process holding the
+// (detail/wire/frame.hpp) and travel through a pipe that every process holding the
 // queue shares; a lock in shared memory lets one reader at a time take
 // exactly one frame, another keeps writers from interleaving theirs. A child
 // created by fork() inherits the queue; a spawn or forkserver child receives
-// it as a Process argument (detail/handoff.hpp). Copies of a queue object
+// it as a Process argument (detail/wire/handoff.hpp). Copies of a queue object
 // share the queue.
 //
 //     tandem::multiprocessing::Queue<std::string> results;
@@ -80,10 +80,10 @@
 #include <utility>      // std::move
 #include <vector>       // encoded frames
 
-#include "tandem/detail/encoding.hpp"  // detail::encode_into / decode, the codecs
-#include "tandem/detail/frame.hpp"     // detail::kFrameHeaderSize
-#include "tandem/detail/futex.hpp"     // detail::Clock, detail::Deadline, detail::deadline_after
-#include "tandem/detail/handoff.hpp"   // detail::Handoff, so queues can be Process arguments
+#include "tandem/detail/wire/encoding.hpp"  // detail::encode_into / decode, the codecs
+#include "tandem/detail/wire/frame.hpp"     // detail::kFrameHeaderSize
+#include "tandem/detail/os/futex.hpp"     // detail::Clock, detail::Deadline, detail::deadline_after
+#include "tandem/detail/wire/handoff.hpp"   // detail::Handoff, so queues can be Process arguments
 #include "tandem/errors.hpp"           // Empty, Full, ValueError, FrameError, RuntimeError
 #include "tandem/serialization.hpp"    // tandem::Serializable
 
@@ -92,7 +92,7 @@ namespace tandem::detail {
 /// Which queue a core implements; checked when one is handed off.
 enum class QueueKind : std::uint8_t { simple = 1, fifo = 2, joinable = 3 };
 
-class QueueCore;  // src/queues.cpp
+class QueueCore;  // src/multiprocessing/queues.cpp
 
 /// The untyped queue behind Queue, JoinableQueue and SimpleQueue: it moves
 /// whole frames of bytes. Copies share the queue. Every member documents the

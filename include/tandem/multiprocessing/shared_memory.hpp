@@ -49,7 +49,7 @@
 #include <sys/types.h>  // pid_t
 #include <utility>    // std::move
 
-#include "tandem/detail/handoff.hpp"  // detail::Handoff, so a SharedMemory can be a Process argument
+#include "tandem/detail/wire/handoff.hpp"  // detail::Handoff, so a SharedMemory can be a Process argument
 
 namespace tandem::multiprocessing {
 

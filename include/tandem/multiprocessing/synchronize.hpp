@@ -3,7 +3,7 @@
 // memory so that they synchronise processes as well as threads.
 //
 // Each object is a handle to state in anonymous shared memory (a memfd, see
-// detail/shared_region.hpp). Copies share the object, and a child created by
+// detail/os/shared_region.hpp). Copies share the object, and a child created by
 // fork() inherits it, just as Python objects passed to a child do. The method
 // names, overloads and errors are those of tandem::threading's primitives.
 //
@@ -62,9 +62,9 @@
 // (Python's named semaphores also cost a page each).
 #pragma once
 
-#include "tandem/detail/futex.hpp"          // detail::Deadline, detail::deadline_after
-#include "tandem/detail/handoff.hpp"        // detail::Handoff, so these objects can be Process arguments
-#include "tandem/detail/shared_region.hpp"  // detail::SharedRegion, the memory every object lives in
+#include "tandem/detail/os/futex.hpp"          // detail::Deadline, detail::deadline_after
+#include "tandem/detail/wire/handoff.hpp"        // detail::Handoff, so these objects can be Process arguments
+#include "tandem/detail/os/shared_region.hpp"  // detail::SharedRegion, the memory every object lives in
 #include "tandem/errors.hpp"                // FrameError for a malformed handoff
 
 #include <chrono>      // timeouts

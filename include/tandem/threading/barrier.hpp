@@ -22,7 +22,7 @@
 #include <functional>  // the action
 #include <optional>    // "no default timeout"
 
-#include "tandem/detail/futex.hpp"          // detail::Deadline, detail::deadline_after
+#include "tandem/detail/os/futex.hpp"          // detail::Deadline, detail::deadline_after
 #include "tandem/errors.hpp"                // BrokenBarrierError, ValueError
 #include "tandem/threading/condition.hpp"   // Condition
 #include "tandem/threading/lock.hpp"        // Lock

@@ -25,7 +25,7 @@
 #include <cstddef>      // std::size_t waiter counts
 #include <type_traits>  // the predicate's result type
 
-#include "tandem/detail/futex.hpp"      // detail::Deadline, detail::deadline_after
+#include "tandem/detail/os/futex.hpp"      // detail::Deadline, detail::deadline_after
 #include "tandem/errors.hpp"            // RuntimeError
 #include "tandem/threading/lock.hpp"   // Lock, RLock
 

@@ -20,7 +20,7 @@
 #include <chrono>   // timeouts
 #include <cstdint>  // std::uint32_t
 
-#include "tandem/detail/futex.hpp"  // detail::Deadline, detail::deadline_after
+#include "tandem/detail/os/futex.hpp"  // detail::Deadline, detail::deadline_after
 
 namespace tandem::threading {
 

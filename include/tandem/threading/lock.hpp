@@ -26,7 +26,7 @@
 #include <cstdint>  // std::uint32_t, std::uint64_t
 #include <pthread.h>  // pthread_self, the RLock owner's identity
 
-#include "tandem/detail/futex.hpp"  // detail::Deadline, detail::deadline_after
+#include "tandem/detail/os/futex.hpp"  // detail::Deadline, detail::deadline_after
 #include "tandem/errors.hpp"        // RuntimeError, ValueError
 
 namespace tandem::detail {

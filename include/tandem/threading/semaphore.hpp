@@ -23,7 +23,7 @@
 #include <climits>  // INT_MAX, the largest count
 #include <cstdint>  // std::uint32_t
 
-#include "tandem/detail/futex.hpp"  // detail::Deadline, detail::deadline_after
+#include "tandem/detail/os/futex.hpp"  // detail::Deadline, detail::deadline_after
 #include "tandem/errors.hpp"        // ValueError
 
 namespace tandem::threading {

@@ -52,13 +52,13 @@
 #include <utility>      // std::forward, std::move
 #include <vector>       // enumerate()
 
-#include "tandem/detail/futex.hpp"  // detail::Deadline, detail::deadline_after
+#include "tandem/detail/os/futex.hpp"  // detail::Deadline, detail::deadline_after
 #include "tandem/errors.hpp"        // RuntimeError
 
 namespace tandem::detail {
 
-struct ThreadState;     // shared by a Thread and its OS thread; src/thread.cpp
-struct ThreadRegistry;  // the module's table of live threads; src/thread.cpp
+struct ThreadState;     // shared by a Thread and its OS thread; src/threading/thread.cpp
+struct ThreadRegistry;  // the module's table of live threads; src/threading/thread.cpp
 
 /// A thread's target with its arguments, called at most once.
 class ThreadTarget {

@@ -36,8 +36,8 @@
 #include <vector>    // descriptors received with a message
 
 #include "tandem/detail/process_pool/task_ring.hpp"  // Ring
-#include "tandem/detail/shared_region.hpp"           // the buffers
-#include "tandem/detail/unique_fd.hpp"               // descriptors received with a message
+#include "tandem/detail/os/shared_region.hpp"           // the buffers
+#include "tandem/detail/os/unique_fd.hpp"               // descriptors received with a message
 
 namespace tandem::detail::process_pool {
 

@@ -1,0 +1,154 @@
+// Internal: the process-pool engine under ProcessPoolExecutor (and, through
+// it, multiprocessing::Pool).
+//
+// The engine owns the workers (multiprocessing::Process objects running
+// worker_main), the shared region with their rings (task_ring.hpp), a queue
+// of tasks not yet handed to a worker, and one collector thread.
+//
+// A task's journey: submit() encodes the call (remote_call.hpp) and queues
+// it; dispatch hands queued tasks to workers that have fewer than
+// kDispatchDepth tasks in flight, marking each future running, by writing
+// the request ring (or a memfd plus a ring slot when the call is large or
+// carries descriptors). The collector drains the reply rings, completes the
+// futures (decoding each result with the task's Deliver function, made for
+// its result type), and dispatches more. It sleeps in epoll over one eventfd
+// (written by a worker only when the collector said it sleeps) and every
+// worker's pidfd.
+//
+// When a pidfd fires the worker is dead: replies it published are delivered,
+// the task whose id it had written as current fails with WorkerCrashed (or
+// TimeoutError if the collector killed it for overrunning its timeout, or
+// is queued again while it has retries left), the tasks it had not started
+// go back to the front of the queue, and a new worker takes the slot. Only
+// a worker that dies before finishing its initializer counts towards a
+// crash loop: a failed initializer, or three such deaths in a row, break the
+// pool (BrokenProcessPool for every pending future and every later submit).
+#pragma once
+
+#include <sys/types.h>  // pid_t
+
+#include <chrono>       // task timeouts
+#include <cstddef>      // std::size_t, std::byte
+#include <cstdint>      // task ids
+#include <deque>        // the queue, each worker's tasks in flight
+#include <exception>    // failures delivered after unlocking
+#include <memory>       // tasks, workers
+#include <mutex>        // guards the queue and the workers' bookkeeping
+#include <optional>     // options, the worker's Process
+#include <span>         // reply payloads
+#include <string>       // the reason a pool broke
+#include <thread>       // the collector
+#include <utility>      // std::pair
+#include <vector>       // workers, descriptors
+
+#include "tandem/detail/future/future_state.hpp"            // FutureStateBase, StatePtr
+#include "tandem/detail/wire/handoff.hpp"                 // HandoffWriter: an encoded call
+#include "tandem/detail/process_pool/task_ring.hpp"  // WorkerArea, Ring
+#include "tandem/detail/os/shared_region.hpp"           // the pool's region
+#include "tandem/detail/os/unique_fd.hpp"               // eventfd, epoll, sockets
+#include "tandem/multiprocessing/process.hpp"        // the workers, StartMethod
+
+namespace tandem::detail::process_pool {
+
+/// Completes `future` from a reply: the encoded result, or the encoded
+/// exception when `raised`. Made for each result type by the executor.
+using Deliver = void (*)(FutureStateBase& future, bool raised, std::span<const std::byte> payload);
+
+/// What the engine is built with (the executor's options, resolved).
+struct EngineOptions {
+    std::size_t workers = 1;
+    std::optional<multiprocessing::StartMethod> start_method;
+    /// The initializer's encoded call (empty: none) and its descriptors,
+    /// owned by the engine for the life of the pool.
+    std::vector<std::byte> initializer;
+    std::vector<UniqueFd> initializer_fds;
+    std::optional<std::size_t> max_tasks_per_child;
+    std::size_t max_retries = 0;
+};
+
+/// Per-task options.
+struct TaskOptions {
+    std::optional<std::chrono::nanoseconds> timeout;
+    std::optional<std::size_t> max_retries;
+};
+
+class PoolEngine {
+public:
+    /// Starts the workers and the collector. Throws ProcessError (start
+    /// method unusable, a worker failed to start), std::system_error.
+    explicit PoolEngine(EngineOptions options);
+    PoolEngine(const PoolEngine&) = delete;
+    PoolEngine& operator=(const PoolEngine&) = delete;
+    /// shutdown(true).
+    ~PoolEngine();
+
+    /// Queues the call in `call` (its bytes are taken; its descriptors are
+    /// duplicated now, so the caller's objects may go). Throws RuntimeError after shutdown,
+    /// BrokenProcessPool once broken, std::system_error if a descriptor
+    /// cannot be duplicated.
+    void submit(StatePtr<FutureStateBase> future, Deliver deliver, HandoffWriter&& call, const TaskOptions& options);
+
+    /// Stops accepting tasks; with `cancel_futures` cancels those not handed
+    /// to a worker. Queued tasks still run. With `wait`, returns once all
+    /// have and every worker has exited. Harmless to repeat.
+    void shutdown(bool wait, bool cancel_futures);
+
+    /// Sends `signal_number` to every live worker after shutdown(false,
+    /// true); tasks they were running fail with BrokenProcessPool. Waits for
+    /// the workers and the collector.
+    void signal_workers(int signal_number);
+
+    std::size_t max_workers() const noexcept { return options_.workers; }
+
+    /// The pids of the live workers (for monitoring and tests).
+    std::vector<pid_t> worker_pids() const;
+
+private:
+    struct Task;
+    struct WorkerSlot;
+    /// Futures to fail once mutex_ is released (their callbacks may submit).
+    using Failures = std::vector<std::pair<std::unique_ptr<Task>, std::exception_ptr>>;
+
+    // Called with mutex_ held.
+    void dispatch_locked(Failures& failed);
+    bool send_task_locked(WorkerSlot& worker, Task& task);
+    void send_stop_locked(WorkerSlot& worker);
+    void break_pool_locked(const std::string& reason, Failures& failed);
+    bool finished_locked() const;
+    std::vector<std::unique_ptr<Task>> take_cancellable_locked();
+
+    void start_worker(WorkerSlot& worker);
+    void replace_worker(WorkerSlot& worker);
+    void collector_main();
+    void collect();
+    bool drain_replies(WorkerSlot& worker);
+    void handle_death(WorkerSlot& worker);
+    std::optional<std::chrono::steady_clock::time_point> check_timeouts();
+    bool any_reply_waiting() const noexcept;
+    void finish_workers();
+    void wake_collector() noexcept;
+    void join_collector();
+    static void fail_all(Failures& failed) noexcept;
+    static void cancel_all(std::vector<std::unique_ptr<Task>>& tasks) noexcept;
+
+    EngineOptions options_;
+    std::vector<int> initializer_fd_numbers_;
+    SharedRegion region_;
+    UniqueFd event_fd_;
+    UniqueFd epoll_fd_;
+
+    mutable std::mutex mutex_;
+    std::deque<std::unique_ptr<Task>> queue_;
+    std::vector<std::unique_ptr<WorkerSlot>> workers_;
+    std::uint64_t next_id_ = 1;
+    bool shutting_down_ = false;
+    bool broken_ = false;
+    std::string broken_reason_;
+    int terminate_signal_ = 0;
+    int failed_starts_ = 0;
+
+    std::thread collector_;
+    std::mutex join_mutex_;  // one joiner of the collector at a time
+};
+
+}  // namespace tandem::detail::process_pool

@@ -1,0 +1,109 @@
+// detail::SharedRegion: memfd + ftruncate + mmap(MAP_SHARED).
+#include "tandem/detail/os/shared_region.hpp"
+
+#include "tandem/errors.hpp"  // ValueError
+
+#include <algorithm>     // std::max
+#include <cerrno>        // errno
+#include <cstdint>       // std::uintptr_t
+#include <string>        // error messages
+#include <sys/mman.h>    // memfd_create, mmap, munmap
+#include <sys/stat.h>    // fstat
+#include <system_error>  // std::system_error
+#include <unistd.h>      // ftruncate, close
+
+namespace tandem::detail {
+
+namespace {
+
+[[noreturn]] void throw_errno(int error, const std::string& what) {
+    throw std::system_error(error, std::generic_category(), what);
+}
+
+std::byte* map_shared(int fd, std::size_t size) {
+    void* address = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (address == MAP_FAILED) {
+        const int error = errno;
+        ::close(fd);
+        throw_errno(error, "SharedRegion: mmap");
+    }
+    return static_cast<std::byte*>(address);
+}
+
+}  // namespace
+
+SharedRegion::SharedRegion(std::size_t size, const char* label) {
+    // mmap refuses a length of zero; an empty RawArray still needs a region.
+    const std::size_t length = std::max<std::size_t>(size, 1);
+    const int fd = ::memfd_create(label, MFD_CLOEXEC);
+    if (fd < 0) throw_errno(errno, "SharedRegion: memfd_create");
+    if (::ftruncate(fd, static_cast<off_t>(length)) != 0) {
+        const int error = errno;
+        ::close(fd);
+        throw_errno(error, "SharedRegion: ftruncate");
+    }
+    data_ = map_shared(fd, length);
+    fd_ = fd;
+    size_ = size;
+}
+
+SharedRegion SharedRegion::from_fd(int fd, std::size_t size) {
+    struct stat info {};
+    if (::fstat(fd, &info) != 0) {
+        const int error = errno;
+        ::close(fd);
+        throw_errno(error, "SharedRegion::from_fd: fstat");
+    }
+    const std::size_t length = std::max<std::size_t>(size, 1);
+    if (static_cast<std::size_t>(info.st_size) < length) {
+        ::close(fd);
+        throw ValueError("SharedRegion::from_fd: the memory object has " + std::to_string(info.st_size) +
+                         " bytes, fewer than the " + std::to_string(length) + " expected");
+    }
+    std::byte* data = map_shared(fd, length);
+    return SharedRegion(fd, data, size);
+}
+
+SharedRegion::SharedRegion(SharedRegion&& other) noexcept
+    : fd_(other.fd_), data_(other.data_), size_(other.size_) {
+    other.fd_ = -1;
+    other.data_ = nullptr;
+    other.size_ = 0;
+}
+
+SharedRegion& SharedRegion::operator=(SharedRegion&& other) noexcept {
+    if (this != &other) {
+        release();
+        fd_ = other.fd_;
+        data_ = other.data_;
+        size_ = other.size_;
+        other.fd_ = -1;
+        other.data_ = nullptr;
+        other.size_ = 0;
+    }
+    return *this;
+}
+
+SharedRegion::~SharedRegion() { release(); }
+
+void SharedRegion::release() noexcept {
+    if (data_ != nullptr) ::munmap(data_, std::max<std::size_t>(size_, 1));
+    if (fd_ >= 0) ::close(fd_);
+    data_ = nullptr;
+    fd_ = -1;
+    size_ = 0;
+}
+
+void check_placement(const SharedRegion& region, std::size_t offset, std::size_t bytes, std::size_t alignment) {
+    if (offset > region.size() || bytes > region.size() - offset) {
+        throw ValueError("shared object of " + std::to_string(bytes) + " bytes at offset " + std::to_string(offset) +
+                         " does not fit in a region of " + std::to_string(region.size()) + " bytes");
+    }
+    const auto address = reinterpret_cast<std::uintptr_t>(region.data() + offset);
+    if (address % alignment != 0) {
+        throw ValueError("shared object at offset " + std::to_string(offset) + " is not aligned to " +
+                         std::to_string(alignment) + " bytes");
+    }
+}
+
+}  // namespace tandem::detail

@@ -1,0 +1,170 @@
+// The process-pool worker's main loop. See
+// tandem/detail/process_pool/worker.hpp.
+#include "tandem/detail/process_pool/worker.hpp"
+
+#include <fcntl.h>       // fcntl(F_DUPFD_CLOEXEC)
+#include <unistd.h>      // write
+
+#include <chrono>        // task start times
+#include <csignal>       // signal(SIGINT, SIG_IGN)
+#include <cstring>       // std::strncpy
+#include <exception>     // std::current_exception
+#include <span>          // message views
+#include <string>        // failure descriptions
+#include <system_error>  // std::system_error
+#include <utility>       // std::move
+#include <vector>        // descriptors
+
+#include "tandem/detail/os/futex.hpp"                   // spin_until, cpu_relax
+#include "tandem/detail/launch/launcher.hpp"                // describe_exception
+#include "tandem/detail/process_pool/spill.hpp"      // write_message, read_message
+#include "tandem/detail/process_pool/task_ring.hpp"  // the region's layout, rings
+#include "tandem/detail/wire/remote_call.hpp"             // run_call, raised_outcome, CallOutcome
+#include "tandem/detail/os/shared_region.hpp"           // SharedRegion: the pool's region
+#include "tandem/errors.hpp"                         // FrameError
+
+namespace tandem::detail::process_pool {
+namespace {
+
+// Spins before sleeping: a pipeline that sends the next task within a few
+// microseconds never pays for a futex round trip.
+constexpr std::chrono::microseconds kSpinBudget{50};
+
+UniqueFd duplicate(int fd) {
+    const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) throw std::system_error(errno, std::generic_category(), "pool worker: dup");
+    return UniqueFd(copy);
+}
+
+std::int64_t now_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+class Worker {
+public:
+    explicit Worker(const WorkerChannel& channel)
+        : region_(SharedRegion::from_fd(duplicate(channel.region_fd).release(), channel.region_size)),
+          header_(header_of(region_.data())),
+          area_(area_of(region_.data(), channel.index)),
+          event_fd_(channel.event_fd),
+          socket_fd_(channel.socket_fd) {}
+
+    /// Runs the initializer; false (with the slot saying why) if it threw.
+    bool initialize(const WorkerChannel& channel) {
+        if (!channel.initializer.empty()) {
+            std::vector<UniqueFd> fds;
+            for (int fd : channel.initializer_fds) fds.push_back(duplicate(fd));
+            HandoffReader in(channel.initializer, std::move(fds));
+            CallOutcome outcome;
+            try {
+                outcome = run_call(in);
+            } catch (...) {
+                outcome = raised_outcome(std::current_exception());
+            }
+            if (outcome.raised) {
+                std::string description = describe_exception(decode_exception(outcome.payload));
+                std::strncpy(area_->failure, description.c_str(), sizeof area_->failure - 1);
+                area_->failure[sizeof area_->failure - 1] = '\0';
+                area_->phase.store(WorkerPhase::init_failed, std::memory_order_seq_cst);
+                return false;
+            }
+        }
+        area_->phase.store(WorkerPhase::ready, std::memory_order_seq_cst);
+        notify_parent();
+        return true;
+    }
+
+    void serve() {
+        Ring& requests = area_->requests;
+        for (;;) {
+            wait_for_request(requests);
+            SlotHeader* slot = requests.consumer_slot();
+            if (slot->kind == MessageKind::stop) {
+                requests.consume();
+                return;
+            }
+            const std::uint64_t id = slot->task_id;
+            area_->started_ns.store(now_ns(), std::memory_order_relaxed);
+            area_->current_task.store(id, std::memory_order_seq_cst);
+            CallOutcome outcome = run(slot);
+            requests.consume();
+            reply(id, outcome);
+            area_->current_task.store(0, std::memory_order_release);
+        }
+    }
+
+private:
+    void wait_for_request(Ring& requests) {
+        check(requests);
+        while (!spin_until([&requests] { return !requests.empty(); }, kSpinBudget)) {
+            requests.consumer_sleeping.store(1, std::memory_order_seq_cst);
+            if (!requests.empty()) {
+                requests.consumer_sleeping.store(0, std::memory_order_relaxed);
+                return;
+            }
+            wait_shared(requests.consumer_sleeping, 1);
+        }
+    }
+
+    CallOutcome run(SlotHeader* slot) {
+        try {
+            if (slot->kind != MessageKind::call) throw FrameError("pool worker: unknown request kind");
+            SlotMessage message = read_message(*slot, request_spills_, socket_fd_);
+            HandoffReader in(message.bytes, std::move(message.fds));
+            return run_call(in);
+        } catch (...) {
+            return raised_outcome(std::current_exception());
+        }
+    }
+
+    void reply(std::uint64_t id, const CallOutcome& outcome) {
+        Ring& replies = area_->replies;
+        // The parent never has more tasks in flight than the ring has slots.
+        check(replies);
+        while (replies.full()) cpu_relax();
+        SlotHeader* slot = replies.producer_slot();
+        slot->task_id = id;
+        slot->kind = outcome.raised ? MessageKind::raised : MessageKind::result;
+        write_message(*slot, outcome.payload, {}, reply_spills_, replies, socket_fd_);
+        replies.publish();
+        notify_parent();
+    }
+
+    // A task that wrote over the pool's memory leaves rings that cannot be
+    // trusted: this worker dies, and the parent fails the task as a crash.
+    static void check(const Ring& ring) noexcept {
+        if (ring.corrupt()) exit_child(kCorruptRingStatus);
+    }
+
+    void notify_parent() noexcept {
+        if (header_->collector_sleeping.load(std::memory_order_seq_cst) != 0 &&
+            header_->collector_sleeping.exchange(0, std::memory_order_seq_cst) != 0) {
+            const std::uint64_t one = 1;
+            // An eventfd write only fails on counter overflow, which the
+            // collector's reads rule out.
+            [[maybe_unused]] const auto written = ::write(event_fd_, &one, sizeof one);
+        }
+    }
+
+    SharedRegion region_;
+    PoolHeader* header_;
+    WorkerArea* area_;
+    int event_fd_;
+    int socket_fd_;
+    SpillReader request_spills_;
+    SpillWriter reply_spills_;
+};
+
+}  // namespace
+
+void worker_main(WorkerChannel channel) {
+    // Ctrl-C at a terminal signals the whole foreground process group; a
+    // worker must not die half-way through a task because of it. The parent
+    // decides (its pool shuts down or it dies, and PDEATHSIG follows).
+    ::signal(SIGINT, SIG_IGN);
+    Worker worker(channel);
+    if (!worker.initialize(channel)) exit_child(kInitializerFailedStatus);
+    worker.serve();
+}
+
+}  // namespace tandem::detail::process_pool

@@ -1,0 +1,439 @@
+// The thread pool's scheduler (see detail/thread_pool/scheduler.hpp for the design).
+#include "tandem/detail/thread_pool/scheduler.hpp"
+
+#include <pthread.h>  // pthread_setname_np: the prefix shows in top and gdb
+
+#include <algorithm>  // std::clamp
+#include <chrono>     // search time limit
+#include <cstdio>     // initializer failure report
+#include <cstdint>    // std::uint32_t wake bits
+
+#include "tandem/detail/thread_pool/task.hpp"
+#include "tandem/detail/thread_pool/work_stealing_deque.hpp"
+#include "tandem/errors.hpp"
+
+namespace tandem::detail {
+
+namespace {
+
+// Bits of Worker::wake, set by whoever wakes a sleeping worker.
+constexpr std::uint32_t wake_for_work = 1;    // popped from the idle list; counted as searching
+constexpr std::uint32_t wake_future_done = 2;  // the future it waits on in result() is done
+constexpr std::uint32_t wake_stop = 4;         // shutdown
+
+// How long an idle worker searches before it sleeps: long enough that a
+// submit-then-wait loop finds it awake (a futex wake-up costs ~25 us on these
+// machines), short enough that an idle pool burns nothing measurable.
+constexpr auto search_time = std::chrono::microseconds(50);
+
+std::string describe(std::exception_ptr error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+        return e.what();
+    } catch (...) {
+        return "unknown exception";
+    }
+}
+
+}  // namespace
+
+struct alignas(64) ThreadPoolScheduler::Worker {
+    std::size_t index = 0;
+    WorkStealingDeque<Runnable*> deque{64};
+    std::atomic<std::uint32_t> wake{0};
+    std::thread thread;
+    std::size_t next_shard = 0;
+    std::uint64_t random = 0;  // victim choice; owner only
+    bool running_top_level = false;  // a task from the worker loop, not one run while waiting in result()
+    bool announced_free = false;     // counted in searching_ by announce_free()
+
+    std::size_t next_random() noexcept {
+        // xorshift64: cheap, and good enough to spread thieves over victims.
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        return static_cast<std::size_t>(random);
+    }
+};
+
+namespace {
+thread_local ThreadPoolScheduler::Worker* this_worker = nullptr;  // NOLINT: per-thread identity
+thread_local ThreadPoolScheduler* this_pool = nullptr;
+}  // namespace
+
+/// before_task_completes for workers: a worker finishing a task it took from
+/// its loop starts searching now, before the result is visible, so a submit
+/// that follows the result finds it searching and starts no other worker.
+void ThreadPoolScheduler::announce_free() noexcept {
+    Worker* me = this_worker;
+    if (me == nullptr || !me->running_top_level) return;
+    me->running_top_level = false;
+    me->announced_free = true;
+    this_pool->searching_.fetch_add(1, std::memory_order_seq_cst);
+}
+
+/// Runs a task from the worker loop. Returns true if the worker announced
+/// itself free (and is counted as a searcher).
+bool ThreadPoolScheduler::run_top_level(Worker& me, Runnable* task) {
+    me.running_top_level = true;
+    task->run();
+    me.running_top_level = false;
+    return std::exchange(me.announced_free, false);
+}
+
+/// Wakes a worker that sleeps in result() when the future completes or is cancelled.
+class ThreadPoolScheduler::FutureWaker final : public Waiter {
+public:
+    explicit FutureWaker(Worker& worker) : worker_(worker) {}
+    void on_complete(FutureStateBase&, Outcome) noexcept override { wake(); }
+    void on_cancel(FutureStateBase&) noexcept override { wake(); }
+
+private:
+    void wake() noexcept {
+        worker_.wake.fetch_or(wake_future_done, std::memory_order_release);
+        futex_wake(worker_.wake, 1);
+    }
+    Worker& worker_;
+};
+
+ThreadPoolScheduler::ThreadPoolScheduler(std::size_t max_workers, std::string thread_name_prefix,
+                                         std::function<void()> initializer)
+    : max_workers_(max_workers),
+      max_searchers_(std::max(1, static_cast<int>(max_workers / 2))),
+      thread_name_prefix_(std::move(thread_name_prefix)),
+      initializer_(std::move(initializer)),
+      workers_(std::make_unique<Worker[]>(max_workers)),
+      injection_(std::clamp<std::size_t>(max_workers, 4, 16)) {
+    for (std::size_t i = 0; i < max_workers_; ++i) {
+        workers_[i].index = i;
+        workers_[i].random = 0x9E3779B97F4A7C15ULL * (i + 1);
+    }
+}
+
+ThreadPoolScheduler::~ThreadPoolScheduler() { shutdown(true, false); }
+
+// --- submission ------------------------------------------------------------
+
+void ThreadPoolScheduler::submit(Runnable* task) {
+    Worker* me = this_pool == this ? this_worker : nullptr;
+    if (me != nullptr && !closed_.load(std::memory_order_acquire)) {
+        // A task submitting more work: its worker is alive until its deque is
+        // empty, so nothing pushed here can be stranded by shutdown.
+        me->deque.push(task);
+    } else if (!injection_.push(task)) {
+        if (broken_.load(std::memory_order_acquire)) throw BrokenThreadPool(broken_message_);
+        throw RuntimeError("cannot schedule new futures after shutdown");
+    }
+    notify_work();
+}
+
+void ThreadPoolScheduler::notify_work() {
+    if (searching_.load(std::memory_order_seq_cst) > 0) return;  // a searcher will find it
+    // A searcher may have taken the task and stopped searching since the push:
+    // then nobody needs waking (and a new thread would break idle-thread reuse).
+    if (!has_work()) return;
+    add_searcher();
+}
+
+/// Makes one more worker search: a sleeping one, or else a new one (Python
+/// starts a thread when no idle one exists, up to max_workers).
+void ThreadPoolScheduler::add_searcher() {
+    if (idle_count_.load(std::memory_order_seq_cst) > 0) {
+        wake_one();
+    } else if (spawned_.load(std::memory_order_acquire) < max_workers_) {
+        spawn_worker();
+    }
+}
+
+void ThreadPoolScheduler::spawn_worker() {
+    std::lock_guard lock(lifecycle_mutex_);
+    const std::size_t index = spawned_.load(std::memory_order_relaxed);
+    // Spawning stays allowed while stopping: a push accepted just before
+    // shutdown may find no worker alive, and must still run.
+    if (index >= max_workers_ || broken_.load(std::memory_order_relaxed)) return;
+    Worker& worker = workers_[index];
+    searching_.fetch_add(1, std::memory_order_seq_cst);  // it starts by searching
+    worker.thread = std::thread([this, &worker] { worker_main(worker); });
+    spawned_.store(index + 1, std::memory_order_release);
+}
+
+// --- the worker ------------------------------------------------------------
+
+void ThreadPoolScheduler::worker_main(Worker& me) {
+    const std::string name = thread_name_prefix_ + "_" + std::to_string(me.index);
+    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());  // the kernel allows 15 characters
+    this_worker = &me;
+    this_pool = this;
+    current_wait_helper() = this;
+    before_task_completes = &ThreadPoolScheduler::announce_free;
+    bool initialized = true;
+    if (initializer_) {
+        try {
+            initializer_();
+        } catch (...) {
+            initialized = false;
+            stop_searching(false);
+            fail_initializer(std::current_exception());
+        }
+    }
+    if (initialized) worker_loop(me);
+    before_task_completes = nullptr;
+    current_wait_helper() = nullptr;
+    this_pool = nullptr;
+    this_worker = nullptr;
+}
+
+void ThreadPoolScheduler::worker_loop(Worker& me) {
+    bool searcher = true;  // counted in searching_: spawned, woken or announced as one
+    for (;;) {
+        Runnable* task = nullptr;
+        if (searcher) {
+            // Search (spin) for a while; a fruitless search goes on to sleep.
+            task = search(me);
+            searcher = false;
+            if (task == nullptr) {
+                searcher = park(me, true);
+                if (!searcher && stopping_.load(std::memory_order_seq_cst) && !has_work()) return;
+                continue;
+            }
+            stop_searching(true);
+        } else {
+            task = find_task(me);
+            if (task == nullptr && try_start_searching()) {
+                searcher = true;
+                continue;
+            }
+        }
+        if (task != nullptr) {
+            searcher = run_top_level(me, task);
+            continue;
+        }
+        // `stopping_` first: it is set after the last accepted push finished,
+        // so seeing it and then an empty pool means nothing can still arrive.
+        if (stopping_.load(std::memory_order_seq_cst) && !has_work()) return;
+        if (has_work()) continue;
+        searcher = park(me, false);
+    }
+}
+
+/// Searches while counted in searching_ (set by whoever made us a searcher),
+/// leaves the count, and runs what it found (while waiting in result()).
+void ThreadPoolScheduler::run_designated_search(Worker& me) {
+    Runnable* task = search(me);
+    stop_searching(task != nullptr);
+    if (task != nullptr) task->run();
+}
+
+void ThreadPoolScheduler::fail_initializer(std::exception_ptr error) {
+    // Python logs the failure and breaks the pool: queued and future work
+    // fails with BrokenThreadPool.
+    std::fprintf(stderr, "Exception in initializer: %s\n", describe(error).c_str());
+    {
+        std::lock_guard lock(lifecycle_mutex_);
+        if (broken_.load(std::memory_order_relaxed)) return;
+        broken_message_ = "A thread initializer failed, the thread pool is not usable anymore";
+        broken_.store(true, std::memory_order_release);
+        closed_.store(true, std::memory_order_release);
+    }
+    injection_.close();
+    drain_queued(std::make_exception_ptr(BrokenThreadPool(broken_message_)));
+}
+
+// --- finding work ------------------------------------------------------------
+
+Runnable* ThreadPoolScheduler::find_task(Worker& me) noexcept {
+    if (Runnable* task = me.deque.pop()) return task;
+    if (Runnable* task = injection_.pop(me.next_shard++)) return task;
+    return steal(me);
+}
+
+Runnable* ThreadPoolScheduler::steal(Worker& me) noexcept {
+    const std::size_t count = spawned_.load(std::memory_order_acquire);
+    if (count < 2) return nullptr;
+    const std::size_t start = me.next_random() % count;
+    for (std::size_t i = 0; i < count; ++i) {
+        Worker& victim = workers_[(start + i) % count];
+        if (&victim == &me) continue;
+        if (Runnable* task = victim.deque.steal()) return task;
+    }
+    return nullptr;
+}
+
+Runnable* ThreadPoolScheduler::search(Worker& me) noexcept {
+    const auto give_up = Clock::now() + search_time;
+    for (;;) {
+        if (Runnable* task = find_task(me)) return task;
+        if (stopping_.load(std::memory_order_relaxed) || Clock::now() >= give_up) return nullptr;
+        for (int i = 0; i < 16; ++i) cpu_relax();
+    }
+}
+
+bool ThreadPoolScheduler::has_work() const noexcept {
+    if (injection_.maybe_nonempty()) return true;
+    const std::size_t count = spawned_.load(std::memory_order_acquire);
+    for (std::size_t i = 0; i < count; ++i) {
+        if (!workers_[i].deque.empty()) return true;
+    }
+    return false;
+}
+
+// --- searching, sleeping, waking -------------------------------------------
+
+bool ThreadPoolScheduler::try_start_searching() noexcept {
+    int current = searching_.load(std::memory_order_relaxed);
+    while (current < max_searchers_) {
+        if (searching_.compare_exchange_weak(current, current + 1, std::memory_order_seq_cst)) return true;
+    }
+    return false;
+}
+
+void ThreadPoolScheduler::stop_searching(bool found_work) {
+    const int before = searching_.fetch_sub(1, std::memory_order_seq_cst);
+    // The last searcher took work: if more is queued, hand the searching over,
+    // since submitters saw a searcher and woke nobody.
+    if (found_work && before == 1 && has_work()) add_searcher();
+}
+
+void ThreadPoolScheduler::wake_one() {
+    Worker* worker = nullptr;
+    {
+        std::lock_guard lock(idle_mutex_);
+        if (idle_.empty()) return;
+        worker = idle_.back();
+        idle_.pop_back();
+        idle_count_.fetch_sub(1, std::memory_order_seq_cst);
+        searching_.fetch_add(1, std::memory_order_seq_cst);  // on its behalf
+        worker->wake.fetch_or(wake_for_work, std::memory_order_release);
+    }
+    futex_wake(worker->wake, 1);
+}
+
+void ThreadPoolScheduler::register_idle(Worker& me) {
+    me.wake.store(0, std::memory_order_relaxed);
+    std::lock_guard lock(idle_mutex_);
+    idle_.push_back(&me);
+    idle_count_.fetch_add(1, std::memory_order_seq_cst);
+}
+
+/// Leaves the idle list; false if a waker took us off it first (we are then a
+/// designated searcher).
+bool ThreadPoolScheduler::unregister_idle(Worker& me) {
+    std::lock_guard lock(idle_mutex_);
+    const auto found = std::find(idle_.begin(), idle_.end(), &me);
+    if (found == idle_.end()) return (me.wake.load(std::memory_order_acquire) & wake_for_work) == 0;
+    idle_.erase(found);
+    idle_count_.fetch_sub(1, std::memory_order_seq_cst);
+    return true;
+}
+
+/// Leaves the idle list as a searcher, counted as one before it stops being
+/// idle, so that a submitter never sees it as neither and starts a new worker.
+bool ThreadPoolScheduler::rejoin_searchers(Worker& me) {
+    std::lock_guard lock(idle_mutex_);
+    const auto found = std::find(idle_.begin(), idle_.end(), &me);
+    if (found != idle_.end()) {
+        searching_.fetch_add(1, std::memory_order_seq_cst);
+        idle_.erase(found);
+        idle_count_.fetch_sub(1, std::memory_order_seq_cst);
+        return true;
+    }
+    // A waker took us off the list first: it counted us as a searcher.
+    return (me.wake.load(std::memory_order_acquire) & wake_for_work) != 0;
+}
+
+/// Sleeps until there may be work or the pool stops. Returns true if woken as a
+/// designated searcher. A searcher (`leaving_search`) joins the idle list
+/// before it leaves the searchers, so a submitter always sees one or the other
+/// and never starts another worker while this one is going to sleep.
+bool ThreadPoolScheduler::park(Worker& me, bool leaving_search) {
+    register_idle(me);
+    if (leaving_search) stop_searching(false);
+    if (stopping_.load(std::memory_order_seq_cst)) return !unregister_idle(me);
+    if (has_work()) return rejoin_searchers(me);
+    std::uint32_t wake;
+    while ((wake = me.wake.load(std::memory_order_acquire)) == 0) futex_wait(me.wake, 0, std::nullopt);
+    if (wake & wake_for_work) return true;
+    return !unregister_idle(me);
+}
+
+bool ThreadPoolScheduler::wait_helping(FutureStateBase& future, Deadline deadline) {
+    Worker* me = this_pool == this ? this_worker : nullptr;
+    if (me == nullptr) return future.wait(deadline);  // not one of ours (cannot happen)
+    // Tasks run while waiting are not the worker's last: it is not free after them.
+    struct NestedRuns {
+        Worker& worker;
+        bool outer = std::exchange(worker.running_top_level, false);
+        ~NestedRuns() { worker.running_top_level = outer; }
+    } nested{*me};
+    for (;;) {
+        if (future.done()) return true;
+        if (Runnable* task = find_task(*me)) {
+            task->run();
+            continue;
+        }
+        if (deadline && Clock::now() >= *deadline) return future.done();
+        // Nothing to run: sleep until the future completes or work arrives,
+        // staying on the idle list so that submitters can hand us that work.
+        FutureWaker waker(*me);
+        register_idle(*me);
+        const bool installed = future.add_waiter(waker);
+        bool designated = false;
+        if (!installed || future.done() || has_work()) {
+            designated = !unregister_idle(*me);
+        } else {
+            std::uint32_t wake;
+            while ((wake = me->wake.load(std::memory_order_acquire)) == 0) {
+                if (!futex_wait(me->wake, 0, deadline)) break;
+            }
+            designated = !unregister_idle(*me);
+        }
+        if (installed) future.remove_waiter(waker);
+        if (designated) run_designated_search(*me);
+    }
+}
+
+// --- shutdown ------------------------------------------------------------------
+
+void ThreadPoolScheduler::drain_queued(std::exception_ptr error) {
+    // Steal from everyone (stealing is safe while owners run) and empty the
+    // injection queue: each task is cancelled, or failed with `error`.
+    const std::size_t count = spawned_.load(std::memory_order_acquire);
+    for (;;) {
+        Runnable* task = injection_.pop(0);
+        for (std::size_t i = 0; task == nullptr && i < count; ++i) task = workers_[i].deque.steal();
+        if (task == nullptr && !has_work()) return;
+        if (task != nullptr) task->abandon(error);
+    }
+}
+
+void ThreadPoolScheduler::shutdown(bool wait, bool cancel_pending) {
+    {
+        std::lock_guard lock(lifecycle_mutex_);
+        closed_.store(true, std::memory_order_release);
+    }
+    injection_.close();
+    if (cancel_pending) drain_queued(nullptr);
+    std::vector<Worker*> sleepers;
+    {
+        std::lock_guard lock(lifecycle_mutex_);
+        stopping_.store(true, std::memory_order_seq_cst);
+    }
+    {
+        std::lock_guard lock(idle_mutex_);
+        sleepers.swap(idle_);
+        idle_count_.store(0, std::memory_order_seq_cst);
+        for (Worker* worker : sleepers) worker->wake.fetch_or(wake_stop, std::memory_order_release);
+    }
+    for (Worker* worker : sleepers) futex_wake(worker->wake, 1);
+    if (!wait) return;
+    // A worker cannot join itself, nor wait for peers that may wait on it.
+    if (this_pool == this) return;
+    std::lock_guard lock(join_mutex_);
+    for (; joined_ < spawned_.load(std::memory_order_acquire); ++joined_) {
+        std::thread& thread = workers_[joined_].thread;
+        if (thread.joinable()) thread.join();
+    }
+}
+
+}  // namespace tandem::detail
