@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages tandem needs (see the brief, section 3), and
+# Installs the Debian 12 packages tandem needs to build, test and benchmark, and
 # nothing when they are already there. Run as root on Debian 12.
 set -euo pipefail
 
 packages=(
   g++ cmake ninja-build ccache pkg-config         # build
+  dpkg-dev file                                    # cpack -G DEB (dpkg-shlibdeps)
   libgtest-dev libgmock-dev                        # tests
   clang libclang-rt-14-dev                         # libFuzzer target for the frame decoder
   libcereal-dev libcli11-dev libfmt-dev            # serialization, CLI, formatting

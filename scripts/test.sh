@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, then builds and runs the whole
-# CTest suite in three configurations: Release, ASan+UBSan and TSan, and
-# fuzzes the wire-format decoder for a bounded time (libFuzzer, clang).
+# CTest suite in three configurations: Release, ASan+UBSan and TSan; fuzzes
+# the wire-format decoders for a bounded time (libFuzzer, clang); and checks
+# the package (install + find_package, add_subdirectory, FetchContent, .deb).
 # Prints CTest's summary for each and exits non-zero if anything failed.
-#   scripts/test.sh [release|asan|tsan|fuzz ...]   (default: all four)
+#   scripts/test.sh [release|asan|tsan|fuzz|package ...]   (default: all five)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh || exit 1
 
 configs=("$@")
-((${#configs[@]})) || configs=(release asan tsan fuzz)
+((${#configs[@]})) || configs=(release asan tsan fuzz package)
 jobs=$(nproc)
 
 declare -A cmake_args=(
@@ -27,6 +28,10 @@ status=0
 for config in "${configs[@]}"; do
   if [[ $config == fuzz ]]; then
     bash scripts/fuzz.sh "${TANDEM_FUZZ_SECONDS:-30}" || status=1
+    continue
+  fi
+  if [[ $config == package ]]; then
+    bash scripts/check-package.sh || { status=1; echo "=== package: FAILED ==="; }
     continue
   fi
   echo "=== $config: build ==="

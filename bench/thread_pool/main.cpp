@@ -372,11 +372,16 @@ int run(const Options& options) {
     const Sizes sizes = options.quick ? quick_sizes : full_sizes;
     const std::size_t cores = std::max(1U, std::thread::hardware_concurrency());
     const std::uint64_t spin_per_us = calibrate_spin();
-    std::vector<PeerEntry> peers(4);
-    peers[0] = {"tandem", make_tandem_peer, nullptr};
-    peers[1] = {"tbb", make_tbb_peer, nullptr};
-    peers[2] = {"asio", make_asio_peer, nullptr};
-    peers[3] = {"textbook", make_textbook_peer, nullptr};
+    // Peers not found at configure time are left out (bench/CMakeLists.txt says which).
+    std::vector<PeerEntry> peers;
+    peers.push_back({"tandem", make_tandem_peer, nullptr});
+#if TANDEM_BENCH_HAVE_TBB
+    peers.push_back({"tbb", make_tbb_peer, nullptr});
+#endif
+#if TANDEM_BENCH_HAVE_ASIO
+    peers.push_back({"asio", make_asio_peer, nullptr});
+#endif
+    peers.push_back({"textbook", make_textbook_peer, nullptr});
     const auto wanted = [&](char id) { return options.only.find(id) != std::string::npos; };
     const auto progress = [](char id) { std::fprintf(stderr, " %c", id); };
 
