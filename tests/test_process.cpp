@@ -22,6 +22,7 @@
 #include <memory>     // the malloc loop's allocations
 #include <mutex>      // the lock another thread holds during starts
 #include <numeric>    // std::accumulate
+#include <optional>   // exit codes
 #include <stdexcept>  // std::runtime_error, std::invalid_argument from targets
 #include <string>     // names, messages
 #include <thread>     // other threads while processes start
@@ -291,30 +292,34 @@ private:
     struct sigaction saved_ {};
 };
 
+// Starts target(ready), interrupts it once it has set `ready`, and returns its
+// exit code (nullopt if it never got ready or did not end in time).
+std::optional<int> exitcode_after_interrupt(ProcessOptions options, void (*target)(Event)) {
+    Event ready;
+    Process p(std::move(options), target, ready);
+    p.start();
+    const bool got_ready = ready.wait(20s);
+    p.interrupt();
+    if (!got_ready || !p.join(30s)) {
+        p.kill();
+        p.join();
+        return std::nullopt;
+    }
+    p.interrupt();  // after the end: nothing happens, as with terminate() and kill()
+    return p.exitcode();
+}
+
 // Python 3.14: interrupt() sends SIGINT. A C++ child has no KeyboardInterrupt: with
 // SIGINT's default action it ends, exitcode -SIGINT (Python: 1, from the uncaught
 // KeyboardInterrupt).
 TEST_P(ProcessTest, InterruptEndsAChildThatDoesNotHandleIt) {
     const SigintAction default_action(SIG_DFL);  // the test runner might ignore SIGINT
-    Event running;
-    Process p(options(), &wait_for_interrupt, running);
-    p.start();
-    ASSERT_TRUE(running.wait(20s));
-    p.interrupt();
-    ASSERT_TRUE(p.join(20s));
-    EXPECT_EQ(p.exitcode(), -SIGINT);
-    p.interrupt();  // after the end: nothing happens, as terminate() and kill()
+    EXPECT_EQ(exitcode_after_interrupt(options(), &wait_for_interrupt), -SIGINT);
 }
 
 // Python 3.14: a target that handles the interrupt (catches KeyboardInterrupt) goes on.
 TEST_P(ProcessTest, InterruptReachesATargetThatHandlesIt) {
-    Event ready;
-    Process p(options(), &exit_seven_when_interrupted, ready);
-    p.start();
-    ASSERT_TRUE(ready.wait(20s));
-    p.interrupt();
-    ASSERT_TRUE(p.join(30s));
-    EXPECT_EQ(p.exitcode(), 7);
+    EXPECT_EQ(exitcode_after_interrupt(options(), &exit_seven_when_interrupted), 7);
 }
 
 // interrupt() before start() is a RuntimeError, as terminate() and kill() are.

@@ -14,6 +14,7 @@
 #include <cstdlib>    // std::abort, std::exit
 #include <fstream>    // /proc/self/maps
 #include <mutex>      // a lock held by another thread
+#include <ranges>     // map() inputs
 #include <set>        // distinct worker pids
 #include <stdexcept>  // std::out_of_range
 #include <string>     // arguments
@@ -447,6 +448,22 @@ TEST_P(ProcessPoolTest, WorksWhileOtherThreadsRun) {
     stop = true;
     holder.join();
     allocator.join();
+}
+
+// concurrent.futures: dropping map()'s results cancels the calls not yet started (the
+// result iterator's finally block), in the worker's queue too. Evidence without
+// timing: with max_tasks_per_child = 3 the worker would be replaced if the 30
+// chunks ran; only the held task, the one chunk already handed to the worker, and
+// the probe run.
+TEST_P(ProcessPoolTest, DroppedMapResultsCancelTheirQueuedChunks) {
+    tandem::multiprocessing::Event release;
+    ProcessPoolExecutor pool({.max_workers = 1, .start_method = GetParam(), .max_tasks_per_child = 3});
+    Future<int> held = pool.submit(hold_until, release);
+    ASSERT_TRUE(tandem_test::eventually([&] { return held.running(); }));
+    static_cast<void>(pool.map(square, std::views::iota(0, 30)));
+    release.set();
+    const int held_pid = held.result(20s);
+    EXPECT_EQ(pool.submit(worker_pid).result(20s), held_pid);
 }
 
 // concurrent.futures: ProcessPoolExecutor(mp_context=get_context(method)) starts its

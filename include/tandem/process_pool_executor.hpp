@@ -304,10 +304,16 @@ private:
                                                             detail::FunctionId function, std::vector<Input> chunk) {
         using Reply = std::pair<std::vector<R>, std::vector<std::byte>>;
         auto remote = submit_to(engine, SubmitOptions{}, &detail::process_pool::run_map_chunk<Pointer, Input, R>,
-                                       function, chunk);
+                                function, chunk);
         // Turn the chunk's reply into the ChunkResult MapResults reads. The
-        // try_ setters: MapResults may have cancelled `out` meanwhile.
+        // try_ setters: MapResults may have cancelled `out` meanwhile, and
+        // then the task too, so that a chunk nobody will read is not run.
+        // Each callback holds the other future until it runs: both run once
+        // the task ends or is cancelled.
         Future<detail::ChunkResult<R>> out;
+        out.add_done_callback([remote](const Future<detail::ChunkResult<R>>& done) mutable {
+            if (done.cancelled()) remote.cancel();
+        });
         remote.add_done_callback([out](const Future<Reply>& done) {
             auto& target = static_cast<detail::FutureState<detail::ChunkResult<R>>&>(*out.state());
             auto& reply = static_cast<detail::FutureState<Reply>&>(*done.state());

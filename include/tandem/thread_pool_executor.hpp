@@ -12,10 +12,10 @@
 //     pool.shutdown({.wait = true, .cancel_futures = false});  // also done by the destructor
 //
 // Workers are threading::Thread objects named "<prefix>_<n>" (default prefix
-// "ThreadPoolExecutor-<k>", k counting the pools of the process, as Python),
-// so threading::current_thread().name() inside a task is the worker's name,
-// and the OS thread name (15 bytes) keeps its "-<k>_<n>" end. It models
-// tandem::Executor (executor.hpp), as ProcessPoolExecutor does.
+// "ThreadPoolExecutor-<k>", k counting the pools made without a prefix, as
+// Python), so threading::current_thread().name() inside a task is the
+// worker's name, and the OS thread name (15 bytes) keeps its "-<k>_<n>" end.
+// It models tandem::Executor (executor.hpp), as ProcessPoolExecutor does.
 //
 // Beyond Python: a task may wait on another task's future of the same pool —
 // `result()` inside a task runs other queued tasks while it waits — so
