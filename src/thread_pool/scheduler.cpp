@@ -5,8 +5,8 @@
 #include <chrono>     // search time limit
 #include <cstdio>     // initializer failure report
 #include <cstdint>    // std::uint32_t wake bits
-
 #include <optional>   // a worker's Thread, made when it is spawned
+#include <string>     // worker names
 
 #include "tandem/detail/thread_pool/task.hpp"
 #include "tandem/detail/thread_pool/work_stealing_deque.hpp"
