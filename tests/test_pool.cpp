@@ -885,8 +885,8 @@ TEST_P(PoolTest, ContextObjectChoosesTheStartMethod) {
     EXPECT_EQ(pool.apply(read_parent_marker), GetParam() == StartMethod::fork ? 42 : 0);
     const StartMethod other = GetParam() == StartMethod::spawn ? StartMethod::fork : StartMethod::spawn;
     EXPECT_THROW(Pool(PoolOptions{.processes = 1,
-                                  .context = tandem::multiprocessing::get_context(GetParam()),
-                                  .start_method = other}),
+                                  .start_method = other,
+                                  .context = tandem::multiprocessing::get_context(GetParam())}),
                  tandem::ValueError);
 }
 

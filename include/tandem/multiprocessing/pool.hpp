@@ -220,12 +220,13 @@ struct PoolOptions {
     /// A worker is replaced after this many tasks (a chunk is one task);
     /// unset: never. 0 is a ValueError.
     std::optional<std::size_t> maxtasksperchild{};
-    /// Python's context argument: a context from get_context() whose start
-    /// method the workers use; unset (or the default context): the default
-    /// context's method (multiprocessing/context.hpp).
-    std::optional<Context> context{};
-    /// The start method by its enum; ValueError if `context` names another.
+    /// How workers start; unset: the default context's method
+    /// (multiprocessing/context.hpp).
     std::optional<StartMethod> start_method{};
+    /// Python's context argument: a context from get_context() whose start
+    /// method the workers use (the default context: as unset). ValueError if
+    /// start_method names another method.
+    std::optional<Context> context{};
     /// tandem: how many times a task whose worker crashed is run again before
     /// it fails with WorkerCrashed.
     std::size_t max_retries = 0;
