@@ -21,6 +21,7 @@
 #include <fstream>     // reading /proc/self/maps
 #include <memory>      // std::unique_ptr results, the gate opener
 #include <numeric>     // std::iota
+#include <optional>    // iterators that outlive their pool
 #include <ranges>      // counting inputs
 #include <set>         // thread ids
 #include <stdexcept>   // std::out_of_range, std::runtime_error thrown by tasks
@@ -92,6 +93,18 @@ TEST(ThreadPool, InitializerRunsBeforeTasksInEachWorker) {
     pool.join();
     EXPECT_GE(runs.load(), 1);
     EXPECT_LE(runs.load(), 2);
+}
+
+namespace {
+thread_local int thread_setting = 0;
+void set_thread_setting(int value, int scale) { thread_setting = value * scale; }
+}  // namespace
+
+// Python: ThreadPool(processes, initializer, initargs): initializer(*initargs) in each thread,
+// the same Initializer as every other pool.
+TEST(ThreadPool, InitializerWithInitargs) {
+    ThreadPool pool(2, {set_thread_setting, 5, 3});
+    for (int value : pool.map([](int) { return thread_setting; }, range(32), 1)) EXPECT_EQ(value, 15);
 }
 
 // concurrent.futures: a failing initializer breaks the pool; jobs fail with BrokenThreadPool.
@@ -633,6 +646,22 @@ TEST(ThreadPool, CloseThenJoinFinishesSubmittedWork) {
     for (auto& result : results) EXPECT_TRUE(result.ready());
 }
 
+// Python: Pool.map is map_async(...).get(), so every chunk is queued before the
+// first result is read: the first call can see the whole input read. (Before,
+// map read its input a few chunks ahead of the results.)
+TEST(ThreadPool, MapQueuesEveryChunkAtOnce) {
+    ThreadPool pool(2);
+    std::atomic<int> read{0};
+    auto inputs = std::views::iota(0, 100) | std::views::transform([&read](int x) {
+                      read.fetch_add(1);
+                      return x;
+                  });
+    const auto seen = pool.map(
+        [&read](int x) { return x != 0 || eventually([&read] { return read.load() == 100; }); }, inputs, 1);
+    ASSERT_EQ(seen.size(), 100u);
+    EXPECT_TRUE(seen[0]);
+}
+
 // Python: after close() and join(), an imap created before still yields every result
 // (tandem reads and submits the rest of its input in join()).
 TEST(ThreadPool, ImapSurvivesCloseAndJoin) {
@@ -754,6 +783,10 @@ int kill_self(int x) {
     return x;
 }
 bool wait_for_event(tandem::multiprocessing::Event event) { return event.wait(std::chrono::seconds(10)); }
+// Set at run time in the test process: a forked worker sees it, a spawned or
+// forkserver one (a fresh program image) does not.
+int parent_marker = 0;
+int read_parent_marker() { return parent_marker; }
 int initialized_value = 0;
 void set_initialized(int value) { initialized_value = value; }
 int read_initialized() { return initialized_value; }
@@ -823,6 +856,38 @@ TEST_P(PoolTest, MapStarmapImap) {
     for (int value : pool.imap_unordered(square, range(50), 3)) unordered.push_back(value);
     std::sort(unordered.begin(), unordered.end());
     EXPECT_EQ(unordered, squares(50));
+}
+
+// Python: imap's results are all computed once the pool is closed and joined; in tandem
+// the destructor does both, so the iterators outlive the pool and yield everything.
+TEST_P(PoolTest, ImapResultsOutliveThePool) {
+    std::optional<tandem::multiprocessing::IMapIterator<int>> ordered;
+    std::optional<tandem::multiprocessing::IMapIterator<int>> unordered;
+    {
+        Pool pool(options());
+        ordered.emplace(pool.imap(square, range(100), 1, 2));  // 2 chunks ahead: most are not submitted yet
+        unordered.emplace(pool.imap_unordered(square, range(60), 3, 1));
+    }
+    std::vector<int> in_order;
+    for (int value : *ordered) in_order.push_back(value);
+    EXPECT_EQ(in_order, squares(100));
+    std::vector<int> any_order;
+    for (int value : *unordered) any_order.push_back(value);
+    std::sort(any_order.begin(), any_order.end());
+    EXPECT_EQ(any_order, squares(60));
+}
+
+// Python: Pool(context=get_context(method)) starts its workers with that method;
+// tandem keeps the StartMethod option, which must then agree.
+TEST_P(PoolTest, ContextObjectChoosesTheStartMethod) {
+    parent_marker = 42;
+    Pool pool(PoolOptions{.processes = 1, .context = tandem::multiprocessing::get_context(GetParam())});
+    EXPECT_EQ(pool.apply(read_parent_marker), GetParam() == StartMethod::fork ? 42 : 0);
+    const StartMethod other = GetParam() == StartMethod::spawn ? StartMethod::fork : StartMethod::spawn;
+    EXPECT_THROW(Pool(PoolOptions{.processes = 1,
+                                  .start_method = other,
+                                  .context = tandem::multiprocessing::get_context(GetParam())}),
+                 tandem::ValueError);
 }
 
 INSTANTIATE_TEST_SUITE_P(StartMethods, PoolTest,

@@ -15,13 +15,14 @@
 
 #include <atomic>     // the busy malloc thread's stop flag
 #include <chrono>     // timeouts
-#include <csignal>    // SIGKILL, SIGTERM, SIGABRT
+#include <csignal>    // SIGKILL, SIGTERM, SIGABRT, SIGINT, sigtimedwait
 #include <cstdio>     // reading the captured stderr
 #include <cstdlib>    // std::exit, std::abort
 #include <fstream>    // /proc/<pid>/stat
 #include <memory>     // the malloc loop's allocations
 #include <mutex>      // the lock another thread holds during starts
 #include <numeric>    // std::accumulate
+#include <optional>   // exit codes
 #include <stdexcept>  // std::runtime_error, std::invalid_argument from targets
 #include <string>     // names, messages
 #include <thread>     // other threads while processes start
@@ -111,6 +112,23 @@ void echo_once(std::string name) {
         throw std::runtime_error("echo failed");
     }
 }
+// Says it is running, then waits to be interrupted: SIGINT's default action ends it.
+void wait_for_interrupt(Event running) {
+    running.set();
+    for (;;) ::pause();
+}
+// Takes SIGINT itself (as a Python target catching KeyboardInterrupt): blocks it,
+// says it is ready, and exits 7 once it came (1 if it never did in 20 s).
+void exit_seven_when_interrupted(Event ready) {
+    sigset_t interrupt;
+    ::sigemptyset(&interrupt);
+    ::sigaddset(&interrupt, SIGINT);
+    ::sigprocmask(SIG_BLOCK, &interrupt, nullptr);
+    ready.set();
+    const timespec limit{20, 0};
+    std::exit(::sigtimedwait(&interrupt, nullptr, &limit) == SIGINT ? 7 : 1);
+}
+
 // Sends value * 2 back through a handed-off Connection, after waiting for a handed-off Event.
 void reply_through(Connection connection, Event go, int value) {
     if (!go.wait(std::chrono::seconds(30))) std::exit(30);
@@ -259,6 +277,55 @@ TEST_P(ProcessTest, TerminateGivesMinusFifteen) {
     p.terminate();
     p.join();
     EXPECT_EQ(p.exitcode(), -SIGTERM);
+}
+
+// Sets SIGINT's action in this (the parent) process for a scope: fork and spawn
+// children start with the parent's disposition if it is "ignore".
+class SigintAction {
+public:
+    explicit SigintAction(void (*handler)(int)) { ::sigaction(SIGINT, nullptr, &saved_); ::signal(SIGINT, handler); }
+    ~SigintAction() { ::sigaction(SIGINT, &saved_, nullptr); }
+    SigintAction(const SigintAction&) = delete;
+    SigintAction& operator=(const SigintAction&) = delete;
+
+private:
+    struct sigaction saved_ {};
+};
+
+// Starts target(ready), interrupts it once it has set `ready`, and returns its
+// exit code (nullopt if it never got ready or did not end in time).
+std::optional<int> exitcode_after_interrupt(ProcessOptions options, void (*target)(Event)) {
+    Event ready;
+    Process p(std::move(options), target, ready);
+    p.start();
+    const bool got_ready = ready.wait(20s);
+    p.interrupt();
+    if (!got_ready || !p.join(30s)) {
+        p.kill();
+        p.join();
+        return std::nullopt;
+    }
+    p.interrupt();  // after the end: nothing happens, as with terminate() and kill()
+    return p.exitcode();
+}
+
+// Python 3.14: interrupt() sends SIGINT. A C++ child has no KeyboardInterrupt: with
+// SIGINT's default action it ends, exitcode -SIGINT (Python: 1, from the uncaught
+// KeyboardInterrupt).
+TEST_P(ProcessTest, InterruptEndsAChildThatDoesNotHandleIt) {
+    const SigintAction default_action(SIG_DFL);  // the test runner might ignore SIGINT
+    EXPECT_EQ(exitcode_after_interrupt(options(), &wait_for_interrupt), -SIGINT);
+}
+
+// Python 3.14: a target that handles the interrupt (catches KeyboardInterrupt) goes on.
+TEST_P(ProcessTest, InterruptReachesATargetThatHandlesIt) {
+    EXPECT_EQ(exitcode_after_interrupt(options(), &exit_seven_when_interrupted), 7);
+}
+
+// interrupt() before start() is a RuntimeError, as terminate() and kill() are.
+TEST_P(ProcessTest, InterruptBeforeStartRaises) {
+    Process p(options(), &do_nothing);
+    EXPECT_THROW(p.interrupt(), tandem::RuntimeError);
 }
 
 // Python: join(timeout) returns when the time is up; is_alive() is then still true.

@@ -14,6 +14,7 @@
 #include <cstdlib>    // std::abort, std::exit
 #include <fstream>    // /proc/self/maps
 #include <mutex>      // a lock held by another thread
+#include <ranges>     // map() inputs
 #include <set>        // distinct worker pids
 #include <stdexcept>  // std::out_of_range
 #include <string>     // arguments
@@ -98,6 +99,11 @@ int initialized_value = 0;
 void set_initialized(int value) { initialized_value = value; }
 int read_initialized() { return initialized_value; }
 void failing_initializer() { throw tandem::ValueError("cannot initialize"); }
+void set_through_pointer(int* target) { *target = 1; }
+// Set at run time in the test process: a forked worker sees it, a spawned or
+// forkserver one (a fresh program image) does not.
+int parent_marker = 0;
+int read_parent_marker() { return parent_marker; }
 void exiting_initializer() { ::_exit(1); }
 
 bool has_zombie_children() {
@@ -444,11 +450,69 @@ TEST_P(ProcessPoolTest, WorksWhileOtherThreadsRun) {
     allocator.join();
 }
 
+// concurrent.futures: dropping map()'s results cancels the calls not yet started (the
+// result iterator's finally block), in the worker's queue too. Evidence without
+// timing: with max_tasks_per_child = 3 the worker would be replaced if the 30
+// chunks ran; only the held task, the one chunk already handed to the worker, and
+// the probe run.
+TEST_P(ProcessPoolTest, DroppedMapResultsCancelTheirQueuedChunks) {
+    tandem::multiprocessing::Event release;
+    ProcessPoolExecutor pool({.max_workers = 1, .start_method = GetParam(), .max_tasks_per_child = 3});
+    Future<int> held = pool.submit(hold_until, release);
+    ASSERT_TRUE(tandem_test::eventually([&] { return held.running(); }));
+    static_cast<void>(pool.map(square, std::views::iota(0, 30)));
+    release.set();
+    const int held_pid = held.result(20s);
+    EXPECT_EQ(pool.submit(worker_pid).result(20s), held_pid);
+}
+
+// concurrent.futures: ProcessPoolExecutor(mp_context=get_context(method)) starts its
+// workers with that method; the StartMethod option stays, and must then agree.
+TEST_P(ProcessPoolTest, MpContextChoosesTheStartMethod) {
+    parent_marker = 42;
+    ProcessPoolExecutor pool(
+        tandem::ProcessPoolOptions{.max_workers = 1, .mp_context = tandem::multiprocessing::get_context(GetParam())});
+    EXPECT_EQ(pool.submit(read_parent_marker).result(20s), GetParam() == StartMethod::fork ? 42 : 0);
+    const StartMethod other = GetParam() == StartMethod::spawn ? StartMethod::fork : StartMethod::spawn;
+    try {
+        ProcessPoolExecutor mismatched(tandem::ProcessPoolOptions{
+            .max_workers = 1, .start_method = other, .mp_context = tandem::multiprocessing::get_context(GetParam())});
+        FAIL() << "expected ValueError";
+    } catch (const tandem::ValueError& error) {
+        EXPECT_NE(std::string(error.what()).find("disagrees"), std::string::npos) << error.what();
+    }
+    ProcessPoolExecutor agreeing(tandem::ProcessPoolOptions{
+        .max_workers = 1, .start_method = GetParam(), .mp_context = tandem::multiprocessing::get_context(GetParam())});
+    EXPECT_EQ(agreeing.submit(square, 4).result(20s), 16);
+}
+
 INSTANTIATE_TEST_SUITE_P(StartMethods, ProcessPoolTest,
                          testing::Values(StartMethod::fork, StartMethod::forkserver, StartMethod::spawn),
                          [](const testing::TestParamInfo<StartMethod>& param_info) {
                              return std::string(tandem::multiprocessing::start_method_name(param_info.param));
                          });
+
+// tandem: the Initializer both pools share takes any callable, so a process pool says
+// at construction why one cannot reach its workers (Python fails pickling it).
+TEST(ProcessPoolOptions, InitializerThatCannotTravelIsAValueError) {
+    int captured = 0;
+    const auto reason = [](const tandem::Initializer& initializer) -> std::string {
+        try {
+            ProcessPoolExecutor pool(tandem::ProcessPoolOptions{.max_workers = 1, .initializer = initializer});
+        } catch (const tandem::ValueError& error) {
+            return error.what();
+        }
+        return "accepted";
+    };
+    EXPECT_NE(reason([&captured] { captured = 1; }).find("capturing lambda"), std::string::npos);
+    EXPECT_NE(reason({set_through_pointer, &captured}).find("initargs"), std::string::npos);
+    EXPECT_EQ(captured, 0);  // never called in this process
+    // A default context (the program's default method) is fine as mp_context.
+    ProcessPoolExecutor pool(tandem::ProcessPoolOptions{.max_workers = 1,
+                                                        .mp_context = tandem::multiprocessing::get_context(),
+                                                        .initializer = {set_initialized, 5}});
+    EXPECT_EQ(pool.submit(read_initialized).result(20s), 5);
+}
 
 // concurrent.futures: ProcessPoolExecutor(max_workers=0) raises ValueError.
 TEST(ProcessPoolOptions, ZeroIsAValueError) {

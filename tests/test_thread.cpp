@@ -164,6 +164,39 @@ TEST(Thread, NamesAndOsName) {
     EXPECT_EQ(thread.name(), "renamed after the end");
 }
 
+// threading (3.14): start() names the OS thread; a long name keeps its start and its
+// distinguishing number (Python keeps the first 15 bytes), and a multi-byte
+// character is never cut in half.
+TEST(Thread, OsNameKeepsTheNumberAndWholeCharacters) {
+    std::vector<std::string> os_names(2);
+    Thread numbered(ThreadOptions{.name = "downloader-thread_42"}, [&os_names] { os_names[0] = os_thread_name(); });
+    Thread accented(ThreadOptions{.name = "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"},
+                    [&os_names] { os_names[1] = os_thread_name(); });
+    numbered.start();
+    accented.start();
+    numbered.join();
+    accented.join();
+    EXPECT_EQ(os_names[0], "downloader-t_42");
+    EXPECT_EQ(os_names[1], "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9");  // 14 bytes: the 8th would be cut
+}
+
+// The OS-name rule itself, on the shapes that matter.
+TEST(Thread, OsThreadNameRule) {
+    using tandem::detail::os_thread_name;
+    EXPECT_EQ(os_thread_name("short"), "short");
+    EXPECT_EQ(os_thread_name("exactly-15-byte"), "exactly-15-byte");
+    EXPECT_EQ(os_thread_name("ThreadPoolExecutor-3_12"), "ThreadPool-3_12");
+    EXPECT_EQ(os_thread_name("ThreadPoolExecutor-0_0"), "ThreadPoolE-0_0");
+    EXPECT_EQ(os_thread_name("a-rather-long-thread-name"), "a-rather-long-t");    // no number: the start
+    EXPECT_EQ(os_thread_name("name-with-a-long-number-123456789"), "name-with-a-lon");  // too long an end
+    EXPECT_EQ(os_thread_name("worker-----------"), "worker---------");  // separators alone are no number
+    // 2-byte characters: the cut moves back to the start of the character at byte 14.
+    EXPECT_EQ(os_thread_name("\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"),
+              "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9");
+    EXPECT_EQ(os_thread_name("\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9_7"),
+              "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9_7");
+}
+
 // threading: daemon comes from the options, else from the creating thread; it is fixed once started (test_daemon_param).
 TEST(Thread, DaemonFlag) {
     Thread plain([] {});

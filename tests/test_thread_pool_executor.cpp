@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "tandem/threading/thread.hpp"  // current_thread, enumerate: workers are Threads
 #include "tandem/wait.hpp"
 #include "support/gate.hpp"  // Gate, eventually
 
@@ -104,26 +105,75 @@ TEST(ThreadPoolExecutor, IdleThreadReuse) {
     EXPECT_EQ(threads.size(), 1u);
 }
 
-// concurrent.futures: thread_name_prefix names the worker threads (visible to the OS).
-TEST(ThreadPoolExecutor, ThreadNamePrefix) {
-    ThreadPoolExecutor pool(tandem::ThreadPoolOptions{.max_workers = 2, .thread_name_prefix = "SpecialPool"});
-    std::string name = pool.submit([] {
-                               char buffer[32] = {};
-                               pthread_getname_np(pthread_self(), buffer, sizeof buffer);
-                               return std::string(buffer);
-                           }).result(10s);
-    EXPECT_EQ(name.rfind("SpecialPool_", 0), 0u) << name;
+namespace {
+
+// The calling thread's OS name (what top and gdb show).
+std::string os_name() {
+    char buffer[32] = {};
+    pthread_getname_np(pthread_self(), buffer, sizeof buffer);
+    return buffer;
 }
 
-// concurrent.futures: the default thread name is "ThreadPoolExecutor-<k>_<n>" (truncated to 15 chars by the OS).
-TEST(ThreadPoolExecutor, DefaultThreadName) {
+// What threading knows of the calling thread.
+struct Seen {
+    std::string name;
+    std::string os_name;
+    bool ident_matches;
+    bool listed;
+    bool daemon;
+};
+Seen seen_from_a_task() {
+    tandem::threading::Thread& me = tandem::threading::current_thread();
+    bool listed = false;
+    for (tandem::threading::Thread* thread : tandem::threading::enumerate()) listed = listed || thread == &me;
+    return {me.name(), os_name(), me.ident() == tandem::threading::get_ident(), listed, me.daemon()};
+}
+
+}  // namespace
+
+// concurrent.futures: thread_name_prefix names the worker threads "<prefix>_<n>":
+// threading.current_thread().name in a task, and the OS name.
+TEST(ThreadPoolExecutor, ThreadNamePrefix) {
+    ThreadPoolExecutor pool(tandem::ThreadPoolOptions{.max_workers = 2, .thread_name_prefix = "SpecialPool"});
+    const Seen seen = pool.submit(seen_from_a_task).result(10s);
+    EXPECT_TRUE(seen.name == "SpecialPool_0" || seen.name == "SpecialPool_1") << seen.name;
+    EXPECT_EQ(seen.os_name, seen.name);
+}
+
+// concurrent.futures: a worker is a threading.Thread: current_thread() in a task is
+// it (not a dummy), listed by enumerate(), not a daemon (Python 3.9+).
+TEST(ThreadPoolExecutor, CurrentThreadInATaskIsTheWorker) {
     ThreadPoolExecutor pool(1);
-    std::string name = pool.submit([] {
-                               char buffer[32] = {};
-                               pthread_getname_np(pthread_self(), buffer, sizeof buffer);
-                               return std::string(buffer);
-                           }).result(10s);
-    EXPECT_EQ(name.rfind("ThreadPoolExecu", 0), 0u) << name;
+    const Seen seen = pool.submit(seen_from_a_task).result(10s);
+    EXPECT_EQ(seen.name.rfind("Dummy-", 0), std::string::npos) << seen.name;
+    EXPECT_TRUE(seen.ident_matches);
+    EXPECT_TRUE(seen.listed);
+    EXPECT_FALSE(seen.daemon);
+    pool.shutdown();
+    for (tandem::threading::Thread* thread : tandem::threading::enumerate()) EXPECT_NE(thread->name(), seen.name);
+}
+
+// concurrent.futures: the default names are "ThreadPoolExecutor-<k>_<n>", k counting
+// the executors created without a prefix. The OS name keeps the distinguishing end
+// ("ThreadPoolE-3_0"): Linux keeps 15 bytes, and Python 3.14 would show
+// "ThreadPoolExecu" for every pool.
+TEST(ThreadPoolExecutor, DefaultThreadName) {
+    ThreadPoolExecutor first(1);
+    ThreadPoolExecutor second(1);
+    const Seen a = first.submit(seen_from_a_task).result(10s);
+    const Seen b = second.submit(seen_from_a_task).result(10s);
+    const std::string prefix = "ThreadPoolExecutor-";
+    ASSERT_EQ(a.name.rfind(prefix, 0), 0u) << a.name;
+    ASSERT_EQ(b.name.rfind(prefix, 0), 0u) << b.name;
+    ASSERT_EQ(a.name.substr(a.name.size() - 2), "_0");
+    const int k = std::stoi(a.name.substr(prefix.size()));
+    EXPECT_EQ(b.name, prefix + std::to_string(k + 1) + "_0");
+    for (const Seen* seen : {&a, &b}) {
+        EXPECT_EQ(seen->os_name, tandem::detail::os_thread_name(seen->name));
+        const std::string end = seen->name.substr(prefix.size() - 1);  // "-<k>_0"
+        EXPECT_EQ(seen->os_name.substr(seen->os_name.size() - end.size()), end) << seen->os_name;
+        EXPECT_EQ(seen->os_name.substr(0, 10), "ThreadPool");
+    }
 }
 
 // concurrent.futures: running() is true while the call executes, then done().

@@ -246,3 +246,47 @@ TEST(AsCompleted, ManyConcurrentCompletions) {
     EXPECT_EQ(count, 500);
     EXPECT_EQ(sum, 499L * 500 / 2);
 }
+
+// concurrent.futures: as_completed holds its own references (a set of the
+// futures), so the caller may drop every future it passed in, and each one
+// once yielded, while iterating. Regression: the range kept raw pointers to
+// the futures it watched and unregistered from them at the end, after the
+// last reference to the yielded ones had gone (heap-use-after-free).
+TEST(AsCompleted, CallerDropsTheFuturesWhileIterating) {
+    std::vector<Future<int>> futures(4);
+    auto range = tandem::as_completed(futures, 30s);
+    // The caller keeps a future only until it has completed it.
+    const auto complete_next = [&futures](int value) {
+        if (futures.empty()) return;
+        futures.front().set_result(value);
+        futures.erase(futures.begin());
+    };
+    complete_next(0);
+    int expected = 0;
+    for (auto it = range.begin(); it != range.end(); ++it) {
+        EXPECT_EQ(it->result(), expected);
+        ++expected;
+        complete_next(expected);  // the next ++ drops the range's copy of this one
+    }
+    EXPECT_EQ(expected, 4);
+}
+
+// The range dropped half-way, after the caller dropped every future: the
+// ones it still watches stay alive until it has unregistered from them; the
+// ones it yielded may already be gone.
+TEST(AsCompleted, RangeDroppedHalfWayAfterTheCallerDroppedEverything) {
+    std::vector<Future<int>> futures(4);
+    {
+        auto range = tandem::as_completed(futures, 30s);
+        futures[0].set_result(0);
+        futures[1].set_result(1);
+        Future<int> third = futures[2];
+        futures.clear();
+        auto it = range.begin();
+        EXPECT_EQ(it->result(), 0);
+        ++it;
+        EXPECT_EQ(it->result(), 1);
+        third.set_result(2);  // completed, collected, never yielded
+        third = successful();
+    }
+}

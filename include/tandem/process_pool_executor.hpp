@@ -11,11 +11,15 @@
 //     int main(int argc, char** argv) {
 //         tandem::init(argc, argv);                 // spawn and forkserver re-execute the program
 //         tandem::ProcessPoolExecutor pool({.max_workers = 4, .max_retries = 1});
+//         tandem::ProcessPoolExecutor spawned({.mp_context = tandem::multiprocessing::get_context("spawn")});
 //         tandem::Future<int> f = pool.submit(square, 7);
 //         auto slow = pool.submit_with({.timeout = std::chrono::seconds(2)}, &crunch, data);
 //         for (int y : pool.map(square, std::views::iota(0, 1000), {.chunksize = 64})) use(y);
 //         int v = f.result();                       // 49
-//     }                                             // shutdown(wait = true)
+//         pool.shutdown({.wait = true, .cancel_futures = true});
+//     }                                             // the destructor: shutdown(wait = true)
+//
+// It models tandem::Executor (executor.hpp), as ThreadPoolExecutor does.
 //
 // What may be submitted is decided at compile time (detail/wire/remote_call.hpp):
 // a function, function pointer or captureless lambda, with arguments that
@@ -62,72 +66,50 @@
 #include <sys/types.h>  // pid_t
 
 #include <chrono>       // task timeouts
+#include <concepts>     // std::same_as: shutdown's positional form
 #include <csignal>      // SIGTERM, SIGKILL for terminate_workers / kill_workers
 #include <cstddef>      // std::size_t, std::byte
-#include <memory>       // the engine, the initializer's encoded call
+#include <memory>       // the engine, shared with lazy map() results
 #include <optional>     // options
 #include <ranges>       // map() inputs
 #include <span>         // reply payloads
 #include <type_traits>  // result types
 #include <utility>      // std::forward, std::move
-#include <vector>       // encoded initializer, chunks
+#include <vector>       // chunks
 
 #include "tandem/detail/os/cpu_count.hpp"                 // process_cpu_count: the default pool size
 #include "tandem/detail/wire/encoding.hpp"                  // decode<R>
-#include "tandem/detail/future/map_results.hpp"               // MapOptions, MapResults, ChunkResult
+#include "tandem/detail/future/map_results.hpp"               // MapResults, ChunkResult
 #include "tandem/detail/process_pool/engine.hpp"  // PoolEngine, Deliver, TaskOptions
 #include "tandem/detail/wire/remote_call.hpp"               // encode_call, RemoteCallable
 #include "tandem/errors.hpp"                           // ValueError, BrokenProcessPool, RuntimeError
+#include "tandem/executor.hpp"                         // MapOptions, ShutdownOptions, the Executor concept
 #include "tandem/future.hpp"                           // Future
-#include "tandem/multiprocessing/context.hpp"          // StartMethod
+#include "tandem/initializer.hpp"                      // Initializer
+#include "tandem/multiprocessing/context.hpp"          // StartMethod, Context
 #include "tandem/serialization.hpp"                    // rethrow_remote
 
 namespace tandem {
-
-/// Python's initializer + initargs: a call run once in each worker before it
-/// takes tasks. Built from a RemoteCallable and its arguments, like submit().
-/// If it throws in a worker, the pool breaks (BrokenProcessPool).
-class Initializer {
-public:
-    /// No initializer.
-    Initializer() = default;
-    /// initializer = fn, initargs = (args...). Compile-time errors as for
-    /// submit(); throws what encoding the arguments throws.
-    template <class F, class... Args>
-    explicit Initializer(const F& fn, const Args&... args) {
-        detail::HandoffWriter call;
-        detail::encode_call(call, fn, args...);
-        auto encoded = std::make_shared<Encoded>();
-        encoded->bytes.assign(call.bytes().begin(), call.bytes().end());
-        for (int fd : call.fds()) encoded->fds.push_back(duplicate_fd(fd));
-        call_ = std::move(encoded);
-    }
-    /// Whether an initializer was given.
-    bool empty() const noexcept { return call_ == nullptr; }
-
-private:
-    friend class ProcessPoolExecutor;
-    struct Encoded {
-        std::vector<std::byte> bytes;
-        std::vector<detail::UniqueFd> fds;
-    };
-    static detail::UniqueFd duplicate_fd(int fd);
-    std::shared_ptr<const Encoded> call_;
-};
 
 /// ProcessPoolExecutor's constructor arguments.
 struct ProcessPoolOptions {
     /// Worker processes; unset: the CPUs this process may use
     /// (os.process_cpu_count()). Zero is a ValueError.
-    std::optional<std::size_t> max_workers;
-    /// How workers start (Python's mp_context); unset: the default context's
-    /// method, resolved when the pool is built (see multiprocessing/context.hpp).
-    std::optional<multiprocessing::StartMethod> start_method;
-    /// Run in each worker before its first task.
-    Initializer initializer;
+    std::optional<std::size_t> max_workers{};
+    /// How workers start; unset: the default context's method, resolved
+    /// when the pool is built (see multiprocessing/context.hpp).
+    std::optional<multiprocessing::StartMethod> start_method{};
+    /// Python's mp_context: a context from multiprocessing::get_context()
+    /// whose start method the workers use (the default context: as unset).
+    /// ValueError if start_method names another method.
+    std::optional<multiprocessing::Context> mp_context{};
+    /// Run in each worker before its first task (Python's initializer and
+    /// initargs). ValueError at construction if it cannot run in another
+    /// process (see tandem/initializer.hpp).
+    Initializer initializer{};
     /// A worker exits and is replaced after this many tasks; unset: never.
     /// Zero is a ValueError.
-    std::optional<std::size_t> max_tasks_per_child;
+    std::optional<std::size_t> max_tasks_per_child{};
     /// How many times a task whose worker crashed is run again before its
     /// future fails with WorkerCrashed (tandem; Python has none).
     std::size_t max_retries = 0;
@@ -198,14 +180,16 @@ public:
     explicit ProcessPoolExecutor(std::size_t max_workers)
         : ProcessPoolExecutor(with_max_workers(max_workers)) {}
     /// A pool with these options; starts the workers. Throws ValueError for a
-    /// zero max_workers or max_tasks_per_child, ProcessError if the start
+    /// zero max_workers or max_tasks_per_child, for a start_method that
+    /// disagrees with mp_context, and for an initializer that cannot run in
+    /// another process (a capturing lambda); ProcessError if the start
     /// method cannot be used (spawn or forkserver without tandem::init(), the
     /// default in a multi-threaded program without init()) or a worker fails
     /// to start, std::system_error if the OS refuses.
     explicit ProcessPoolExecutor(ProcessPoolOptions options);
     ProcessPoolExecutor(ProcessPoolExecutor&&) noexcept = default;
     ProcessPoolExecutor& operator=(ProcessPoolExecutor&&) = delete;
-    /// shutdown(wait = true).
+    /// shutdown(wait = true). Results of map() and futures stay readable.
     ~ProcessPoolExecutor();
 
     /// Schedules fn(args...) in a worker and returns its Future. `fn` is a
@@ -225,26 +209,23 @@ public:
     template <class F, class... Args>
     auto submit_with(const SubmitOptions& options, const F& fn, const Args&... args)
         -> Future<typename detail::process_pool::SubmitResult<F>::type> {
-        using R = typename detail::process_pool::SubmitResult<F>::type;
         if (options.timeout && *options.timeout <= std::chrono::nanoseconds::zero())
             throw ValueError("timeout must be positive");
-        detail::HandoffWriter call;
-        detail::encode_call(call, fn, args...);
-        Future<R> future;
-        future.state()->retain();
-        engine().submit(detail::StatePtr<detail::FutureStateBase>::adopt(future.state()),
-                        &detail::process_pool::deliver<R>, std::move(call),
-                        detail::process_pool::TaskOptions{options.timeout, options.max_retries});
-        return future;
+        if (!engine_) throw RuntimeError("cannot schedule new futures after shutdown");
+        return submit_to(*engine_, options, fn, args...);
     }
 
     /// Python's Executor.map: fn(x) for each x of `inputs` in a worker,
-    /// results in input order, read lazily with at most `buffersize` chunks
-    /// in flight (default: four per worker); each chunk of `chunksize`
-    /// inputs is one task. Iterating rethrows a call's exception at its
-    /// position, TimeoutError past `options.timeout` (counted from this
-    /// call), WorkerCrashed if a chunk's worker died. The range must not
-    /// outlive the executor (nor `inputs`, if passed as an lvalue).
+    /// results in input order; each chunk of `chunksize` inputs is one task.
+    /// By default every chunk is submitted before map() returns, as in
+    /// Python, so the results survive shutdown() and the executor itself;
+    /// with `buffersize` the input is read lazily (the shutdown rule is
+    /// MapOptions::buffersize's). Throws ValueError for a zero chunksize or
+    /// buffersize, and what submit() throws. Iterating rethrows a call's
+    /// exception at its position, TimeoutError past `options.timeout`
+    /// (counted from this call), WorkerCrashed if a chunk's worker died.
+    /// With buffersize, the range must not outlive `inputs` if they were
+    /// passed as an lvalue.
     template <class F, std::ranges::input_range Inputs>
     auto map(const F& fn, Inputs&& inputs, MapOptions options = {}) {
         using Input = std::ranges::range_value_t<Inputs>;
@@ -252,19 +233,31 @@ public:
         using R = typename detail::process_pool::SubmitResult<F>::type;
         static_assert(!std::is_void_v<R>, "map() needs a function that returns a value; use submit() otherwise");
         detail::check_map_options(options);
+        if (!engine_) throw RuntimeError("cannot schedule new futures after shutdown");
         const detail::FunctionId function = detail::function_id(detail::as_function_pointer(fn));
-        auto submit_chunk = [this, function](std::vector<Input> chunk) {
-            return submit_chunk_task<Pointer, Input, R>(function, std::move(chunk));
+        // The engine is not kept alive by the results: a lazy map whose pool
+        // is gone cannot submit any more (MapOptions::buffersize).
+        auto submit_chunk = [engine = std::weak_ptr(engine_), function](std::vector<Input> chunk) {
+            const auto alive = engine.lock();
+            if (!alive) throw RuntimeError("cannot schedule new futures after shutdown");
+            return submit_chunk_task<Pointer, Input, R>(*alive, function, std::move(chunk));
         };
         return detail::MapResults<R, std::views::all_t<Inputs>, decltype(submit_chunk)>(
-            std::views::all(std::forward<Inputs>(inputs)), std::move(submit_chunk), options, 4 * max_workers());
+            std::views::all(std::forward<Inputs>(inputs)), std::move(submit_chunk), options);
     }
 
-    /// Stops accepting work. With `cancel_futures`, cancels what no worker
-    /// has been given. Queued work still runs; `wait` blocks until it has and
-    /// every worker has exited. Calling it again is harmless.
-    void shutdown(bool wait = true, bool cancel_futures = false) {
-        if (engine_) engine_->shutdown(wait, cancel_futures);
+    /// Python's shutdown(wait, cancel_futures), with the options named:
+    /// `shutdown({.cancel_futures = true})`. Stops accepting work; with
+    /// `cancel_futures`, cancels what no worker has been given. Queued work
+    /// still runs; `wait` blocks until it has and every worker has exited.
+    /// Calling it again is harmless.
+    void shutdown(ShutdownOptions options = {}) {
+        if (engine_) engine_->shutdown(options.wait, options.cancel_futures);
+    }
+    /// shutdown(wait, cancel_futures), positionally (both bool).
+    template <std::same_as<bool> Bool>
+    void shutdown(Bool wait, bool cancel_futures = false) {
+        shutdown(ShutdownOptions{.wait = wait, .cancel_futures = cancel_futures});
     }
 
     /// Python 3.14: shutdown(wait=false, cancel_futures=true), then SIGTERM
@@ -293,18 +286,34 @@ private:
         options.max_workers = max_workers;
         return options;
     }
-    detail::process_pool::PoolEngine& engine() {
-        if (!engine_) throw RuntimeError("cannot schedule new futures after shutdown");
-        return *engine_;
+    template <class F, class... Args>
+    static auto submit_to(detail::process_pool::PoolEngine& engine, const SubmitOptions& options, const F& fn,
+                          const Args&... args) -> Future<typename detail::process_pool::SubmitResult<F>::type> {
+        using R = typename detail::process_pool::SubmitResult<F>::type;
+        detail::HandoffWriter call;
+        detail::encode_call(call, fn, args...);
+        Future<R> future;
+        future.state()->retain();
+        engine.submit(detail::StatePtr<detail::FutureStateBase>::adopt(future.state()), &detail::process_pool::deliver<R>,
+                      std::move(call), detail::process_pool::TaskOptions{options.timeout, options.max_retries});
+        return future;
     }
 
     template <class Pointer, class Input, class R>
-    Future<detail::ChunkResult<R>> submit_chunk_task(detail::FunctionId function, std::vector<Input> chunk) {
-        auto remote = submit(&detail::process_pool::run_map_chunk<Pointer, Input, R>, function, chunk);
-        // Turn the chunk's reply into the ChunkResult MapResults reads. The
-        // try_ setters: MapResults may have cancelled `out` meanwhile.
-        Future<detail::ChunkResult<R>> out;
+    static Future<detail::ChunkResult<R>> submit_chunk_task(detail::process_pool::PoolEngine& engine,
+                                                            detail::FunctionId function, std::vector<Input> chunk) {
         using Reply = std::pair<std::vector<R>, std::vector<std::byte>>;
+        auto remote = submit_to(engine, SubmitOptions{}, &detail::process_pool::run_map_chunk<Pointer, Input, R>,
+                                function, chunk);
+        // Turn the chunk's reply into the ChunkResult MapResults reads. The
+        // try_ setters: MapResults may have cancelled `out` meanwhile, and
+        // then the task too, so that a chunk nobody will read is not run.
+        // Each callback holds the other future until it runs: both run once
+        // the task ends or is cancelled.
+        Future<detail::ChunkResult<R>> out;
+        out.add_done_callback([remote](const Future<detail::ChunkResult<R>>& done) mutable {
+            if (done.cancelled()) remote.cancel();
+        });
         remote.add_done_callback([out](const Future<Reply>& done) {
             auto& target = static_cast<detail::FutureState<detail::ChunkResult<R>>&>(*out.state());
             auto& reply = static_cast<detail::FutureState<Reply>&>(*done.state());
@@ -327,7 +336,10 @@ private:
         return out;
     }
 
-    std::unique_ptr<detail::process_pool::PoolEngine> engine_;
+    // Shared only with lazy map() results, which hold it weakly.
+    std::shared_ptr<detail::process_pool::PoolEngine> engine_;
 };
+
+static_assert(Executor<ProcessPoolExecutor>);
 
 }  // namespace tandem

@@ -4,37 +4,48 @@
 // lecture's tool for I/O-bound work (network, files, waiting); without a GIL it
 // also runs CPU-bound C++ in parallel.
 //
-//     tandem::ThreadPoolExecutor pool({.max_workers = 8, .thread_name_prefix = "io"});
+//     tandem::ThreadPoolExecutor pool({.max_workers = 8, .thread_name_prefix = "io",
+//                                       .initializer = {open_session, "https://example.org"}});
 //     tandem::Future<std::string> page = pool.submit(fetch, "http://localhost:8080/");
 //     for (int square : pool.map([](int x) { return x * x; }, inputs, {.chunksize = 256}))
 //         use(square);
-//     pool.shutdown();   // also done by the destructor: waits for queued work
+//     pool.shutdown({.wait = true, .cancel_futures = false});  // also done by the destructor
+//
+// Workers are threading::Thread objects named "<prefix>_<n>" (default prefix
+// "ThreadPoolExecutor-<k>", k counting the pools made without a prefix, as
+// Python), so threading::current_thread().name() inside a task is the
+// worker's name, and the OS thread name (15 bytes) keeps its "-<k>_<n>" end.
+// It models tandem::Executor (executor.hpp), as ProcessPoolExecutor does.
 //
 // Beyond Python: a task may wait on another task's future of the same pool —
 // `result()` inside a task runs other queued tasks while it waits — so
 // recursive divide-and-conquer works even with one worker, where Python
 // deadlocks. The scheduler is work-stealing (see detail/thread_pool/scheduler.hpp):
 // submitting and completing a task costs well under a microsecond, an idle pool
-// sleeps, and map() reads its input lazily with a bounded number of chunks in
-// flight.
+// sleeps. map() submits every chunk up front, as Python, or reads its input
+// lazily with `buffersize` chunks in flight (MapOptions).
 //
 // Do not destroy an executor from inside one of its own tasks.
 #pragma once
 
 #include <algorithm>    // std::min
+#include <concepts>     // std::same_as: shutdown's positional form
 #include <cstddef>      // std::size_t
 #include <functional>   // std::function, std::invoke
-#include <memory>       // the scheduler
+#include <memory>       // the scheduler, shared with lazy map() results
 #include <optional>     // max_workers default
 #include <ranges>       // map() inputs
 #include <string>       // thread name prefix
 #include <type_traits>  // result types
 #include <utility>      // std::forward
 
-#include "tandem/detail/future/map_results.hpp"
-#include "tandem/detail/thread_pool/task.hpp"
-#include "tandem/detail/thread_pool/scheduler.hpp"
-#include "tandem/future.hpp"
+#include "tandem/detail/future/map_results.hpp"     // MapResults, ChunkResult
+#include "tandem/detail/thread_pool/scheduler.hpp"   // ThreadPoolScheduler
+#include "tandem/detail/thread_pool/task.hpp"        // Task: a call and its future's state
+#include "tandem/errors.hpp"                         // ValueError, RuntimeError
+#include "tandem/executor.hpp"                       // MapOptions, ShutdownOptions, the Executor concept
+#include "tandem/future.hpp"                         // Future
+#include "tandem/initializer.hpp"                    // Initializer
 
 namespace tandem {
 
@@ -42,12 +53,15 @@ namespace tandem {
 struct ThreadPoolOptions {
     /// Threads at most; unset: min(32, usable cores + 4), as Python 3.13.
     /// Zero is a ValueError.
-    std::optional<std::size_t> max_workers;
-    /// Thread names are "<prefix>_<n>"; unset: "ThreadPoolExecutor-<k>".
-    std::string thread_name_prefix;
-    /// Runs at the start of each worker thread. If it throws, the pool breaks:
-    /// queued and later submissions fail with BrokenThreadPool.
-    std::function<void()> initializer;
+    std::optional<std::size_t> max_workers{};
+    /// Worker threads are named "<prefix>_<n>", n counting from 0; empty:
+    /// "ThreadPoolExecutor-<k>", k counting such pools from 0.
+    std::string thread_name_prefix{};
+    /// Python's initializer and initargs: fn(args...) runs at the start of
+    /// each worker thread (any callable: `.initializer = {fn, args...}` or
+    /// `.initializer = [&] { ... }`). If it throws, the pool breaks: queued
+    /// and later submissions fail with BrokenThreadPool.
+    Initializer initializer{};
 };
 
 namespace detail {
@@ -65,60 +79,75 @@ public:
     explicit ThreadPoolExecutor(std::size_t max_workers) : ThreadPoolExecutor(with_max_workers(max_workers)) {}
     explicit ThreadPoolExecutor(ThreadPoolOptions options) {
         if (options.max_workers && *options.max_workers == 0) throw ValueError("max_workers must be greater than 0");
-        scheduler_ = std::make_unique<detail::ThreadPoolScheduler>(
+        std::function<void()> initializer;
+        if (!options.initializer.empty()) initializer = std::move(options.initializer);
+        scheduler_ = std::make_shared<detail::ThreadPoolScheduler>(
             options.max_workers.value_or(detail::default_thread_pool_workers()),
             options.thread_name_prefix.empty() ? detail::default_thread_pool_prefix() : options.thread_name_prefix,
-            std::move(options.initializer));
+            std::move(initializer));
     }
     ThreadPoolExecutor(ThreadPoolExecutor&&) noexcept = default;
     ThreadPoolExecutor& operator=(ThreadPoolExecutor&&) = delete;
-    /// shutdown(wait = true).
-    ~ThreadPoolExecutor() = default;
+    /// shutdown(wait = true). Results of map() and futures stay readable.
+    ~ThreadPoolExecutor() {
+        // Here rather than when the last reference goes: a lazy map() may
+        // hold the scheduler for a moment while it submits.
+        if (scheduler_) scheduler_->shutdown(true, false);
+    }
 
     /// Schedules `fn(args...)` and returns its Future. Arguments are copied or
     /// moved into the task. Throws RuntimeError after shutdown(),
     /// BrokenThreadPool once an initializer failed.
     template <class Fn, class... Args>
     auto submit(Fn&& fn, Args&&... args) -> Future<std::invoke_result_t<std::decay_t<Fn>&, std::decay_t<Args>&...>> {
-        using Result = std::invoke_result_t<std::decay_t<Fn>&, std::decay_t<Args>&...>;
-        auto call = [fn = std::forward<Fn>(fn), ... args = std::forward<Args>(args)]() mutable -> Result {
-            return std::invoke(fn, args...);
-        };
-        auto* task = new detail::Task<decltype(call), Result>(std::move(call));
-        Future<Result> future(detail::StatePtr<detail::FutureState<Result>>::adopt(task));
-        try {
-            scheduler_->submit(task);
-        } catch (...) {
-            task->release();  // the queue's reference, never taken
-            throw;
-        }
-        return future;
+        if (!scheduler_) throw RuntimeError("cannot schedule new futures after shutdown");  // moved from
+        return submit_to(*scheduler_, std::forward<Fn>(fn), std::forward<Args>(args)...);
     }
 
     /// Python's Executor.map: `fn(x)` for each x of `inputs`, results in input
-    /// order, read lazily. Iterating rethrows a call's exception at its
-    /// position, or TimeoutError past `options.timeout`. The returned range
-    /// must not outlive the executor (nor `inputs`, if passed as an lvalue).
+    /// order; each chunk of `chunksize` inputs is one task. By default every
+    /// chunk is submitted before map() returns, as in Python, so the results
+    /// survive shutdown() and the executor itself; with `buffersize` the
+    /// input is read lazily (the shutdown rule is MapOptions::buffersize's).
+    /// Throws ValueError for a zero chunksize or buffersize, and what
+    /// submit() throws. Iterating rethrows a call's exception at its
+    /// position, or TimeoutError past `options.timeout`. With buffersize, the
+    /// range must not outlive `inputs` if they were passed as an lvalue.
     template <class Fn, std::ranges::input_range Inputs>
     auto map(Fn fn, Inputs&& inputs, MapOptions options = {}) {
         using Input = std::ranges::range_value_t<Inputs>;
         using Result = std::invoke_result_t<Fn&, Input>;
         static_assert(!std::is_void_v<Result>, "map() needs a function that returns a value; use submit() otherwise");
         detail::check_map_options(options);
-        // Shared, not referenced: a chunk may still run after the results range
-        // is gone (destroying it cancels only what has not started).
-        auto submit_chunk = [this, fn = std::make_shared<Fn>(std::move(fn))](std::vector<Input> chunk) {
-            return submit([fn, chunk = std::move(chunk)]() mutable { return detail::run_chunk<Result>(*fn, chunk); });
+        if (!scheduler_) throw RuntimeError("cannot schedule new futures after shutdown");
+        // `fn` is shared, not referenced: a chunk may still run after the
+        // results range is gone (destroying it cancels only what has not
+        // started). The scheduler is held weakly: a lazy map whose pool is
+        // gone cannot submit any more (MapOptions::buffersize).
+        auto submit_chunk = [scheduler = std::weak_ptr(scheduler_),
+                             fn = std::make_shared<Fn>(std::move(fn))](std::vector<Input> chunk) {
+            const auto alive = scheduler.lock();
+            if (!alive) throw RuntimeError("cannot schedule new futures after shutdown");
+            return submit_to(*alive, [fn, chunk = std::move(chunk)]() mutable {
+                return detail::run_chunk<Result>(*fn, chunk);
+            });
         };
         return detail::MapResults<Result, std::views::all_t<Inputs>, decltype(submit_chunk)>(
-            std::views::all(std::forward<Inputs>(inputs)), std::move(submit_chunk), options, 4 * max_workers());
+            std::views::all(std::forward<Inputs>(inputs)), std::move(submit_chunk), options);
     }
 
-    /// Stops accepting work. With `cancel_futures`, cancels what has not
-    /// started. Queued work still runs; `wait` blocks until it has and the
-    /// threads have exited. Calling it again is harmless.
-    void shutdown(bool wait = true, bool cancel_futures = false) {
-        if (scheduler_) scheduler_->shutdown(wait, cancel_futures);
+    /// Python's shutdown(wait, cancel_futures), with the options named:
+    /// `shutdown({.cancel_futures = true})`. Stops accepting work; with
+    /// `cancel_futures`, cancels what has not started. Queued work still
+    /// runs; `wait` blocks until it has and the threads have exited. Calling
+    /// it again is harmless.
+    void shutdown(ShutdownOptions options = {}) {
+        if (scheduler_) scheduler_->shutdown(options.wait, options.cancel_futures);
+    }
+    /// shutdown(wait, cancel_futures), positionally (both bool).
+    template <std::same_as<bool> Bool>
+    void shutdown(Bool wait, bool cancel_futures = false) {
+        shutdown(ShutdownOptions{.wait = wait, .cancel_futures = cancel_futures});
     }
 
     /// The most threads this pool will run.
@@ -132,7 +161,28 @@ private:
         options.max_workers = max_workers;
         return options;
     }
-    std::unique_ptr<detail::ThreadPoolScheduler> scheduler_;
+    template <class Fn, class... Args>
+    static auto submit_to(detail::ThreadPoolScheduler& scheduler, Fn&& fn, Args&&... args)
+        -> Future<std::invoke_result_t<std::decay_t<Fn>&, std::decay_t<Args>&...>> {
+        using Result = std::invoke_result_t<std::decay_t<Fn>&, std::decay_t<Args>&...>;
+        auto call = [fn = std::forward<Fn>(fn), ... args = std::forward<Args>(args)]() mutable -> Result {
+            return std::invoke(fn, args...);
+        };
+        auto* task = new detail::Task<decltype(call), Result>(std::move(call));
+        Future<Result> future(detail::StatePtr<detail::FutureState<Result>>::adopt(task));
+        try {
+            scheduler.submit(task);
+        } catch (...) {
+            task->release();  // the queue's reference, never taken
+            throw;
+        }
+        return future;
+    }
+
+    // Shared only with lazy map() results, which hold it weakly.
+    std::shared_ptr<detail::ThreadPoolScheduler> scheduler_;
 };
+
+static_assert(Executor<ThreadPoolExecutor>);
 
 }  // namespace tandem

@@ -45,7 +45,9 @@ struct DoneAndNotDone {
 
 namespace detail {
 
-/// Blocks until `when` holds for `states` or `deadline` passes.
+/// Blocks until `when` holds for `states` or `deadline` passes. The caller
+/// owns a reference to each state for the whole call (wait() holds the
+/// futures): the waiter is removed from every state before it returns.
 void wait_for(const std::vector<FutureStateBase*>& states, Deadline deadline, ReturnWhen when);
 
 /// as_completed()'s waiter: collects futures in the order they complete.
@@ -106,6 +108,12 @@ DoneAndNotDone<detail::future_of<R>> wait(R&& futures, std::chrono::duration<Rep
 }
 
 /// The range as_completed() returns; iterate it once.
+///
+/// Like Python's as_completed, which keeps its own set of the futures, the
+/// range owns a reference to every future it watches: the caller may drop
+/// its copies, and each future once yielded, at any time. A future leaves
+/// the watched set, and its waiter is removed, while the range still owns
+/// it; what the range has yielded it never touches again.
 template <class F>
 class AsCompleted {
 public:
@@ -114,8 +122,7 @@ public:
         for (F& f : futures) {
             detail::FutureStateBase* state = f.state();
             if (state->add_waiter(*collector_)) {
-                installed_.push_back(state);
-                pending_.emplace(state, std::move(f));
+                watched_.emplace(state, std::move(f));
             } else {
                 ready_.push_back(std::move(f));  // already done: yielded first
             }
@@ -124,8 +131,9 @@ public:
     AsCompleted(AsCompleted&&) noexcept = default;
     AsCompleted& operator=(AsCompleted&&) = delete;
     ~AsCompleted() {
+        // Every state in watched_ is kept alive by the future beside it.
         if (collector_)
-            for (detail::FutureStateBase* state : installed_) state->remove_waiter(*collector_);
+            for (auto& [state, future] : watched_) state->remove_waiter(*collector_);
     }
 
     using iterator = detail::PullIterator<AsCompleted, const F>;
@@ -139,16 +147,19 @@ private:
     friend iterator;
     bool advance() {
         while (ready_.empty()) {
-            if (pending_.empty()) return false;
+            if (watched_.empty()) return false;
+            // The collector hands back the states that completed; each is a
+            // key of watched_, so it is alive until erased below.
             std::vector<detail::FutureStateBase*> finished;
             if (!collector_->take(finished, deadline_))
-                throw TimeoutError(std::to_string(pending_.size()) + " (of " + std::to_string(total_) +
+                throw TimeoutError(std::to_string(watched_.size()) + " (of " + std::to_string(total_) +
                                    ") futures unfinished");
             for (detail::FutureStateBase* state : finished) {
-                auto found = pending_.find(state);
-                if (found == pending_.end()) continue;
+                auto found = watched_.find(state);
+                if (found == watched_.end()) continue;
+                state->remove_waiter(*collector_);
                 ready_.push_back(std::move(found->second));
-                pending_.erase(found);
+                watched_.erase(found);
             }
         }
         current_.emplace(std::move(ready_.front()));
@@ -159,8 +170,9 @@ private:
     detail::Deadline deadline_;
     std::size_t total_;
     std::unique_ptr<detail::CompletionCollector> collector_;
-    std::vector<detail::FutureStateBase*> installed_;
-    std::unordered_map<detail::FutureStateBase*, F> pending_;
+    // The futures not yet completed, by state: each owns its state, on which
+    // collector_ is registered as a waiter.
+    std::unordered_map<detail::FutureStateBase*, F> watched_;
     std::deque<F> ready_;
     std::optional<F> current_;
 };

@@ -11,7 +11,7 @@
 #include <algorithm>      // std::find
 #include <cerrno>         // errno
 #include <climits>        // INT_MAX
-#include <csignal>        // SIGTERM, SIGKILL
+#include <csignal>        // SIGTERM, SIGKILL, SIGINT
 #include <cstdio>         // stderr, std::fflush
 #include <iostream>       // std::cout / std::cerr flushed before _exit
 #include <mutex>          // the state and table locks
@@ -442,6 +442,7 @@ void Process::send_signal(int signal_number) {
 
 void Process::terminate() { send_signal(SIGTERM); }
 void Process::kill() { send_signal(SIGKILL); }
+void Process::interrupt() { send_signal(SIGINT); }
 
 void Process::close() {
     ProcessState& state = this->state();

@@ -1,18 +1,25 @@
 // ProcessPoolExecutor's non-template parts. See tandem/process_pool_executor.hpp.
 #include "tandem/process_pool_executor.hpp"
 
-#include <fcntl.h>  // fcntl(F_DUPFD_CLOEXEC)
-
-#include <cerrno>        // errno
-#include <system_error>  // std::system_error
+#include <string>  // error messages
 
 namespace tandem {
 
-detail::UniqueFd Initializer::duplicate_fd(int fd) {
-    const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (copy < 0) throw std::system_error(errno, std::generic_category(), "initializer: dup");
-    return detail::UniqueFd(copy);
+namespace {
+
+// Python's mp_context, or the start_method option; both only if they agree.
+std::optional<multiprocessing::StartMethod> chosen_start_method(const ProcessPoolOptions& options) {
+    const std::optional<multiprocessing::StartMethod> from_context =
+        options.mp_context ? options.mp_context->start_method() : std::nullopt;
+    if (options.start_method && from_context && *options.start_method != *from_context) {
+        throw ValueError("start_method '" + std::string(multiprocessing::start_method_name(*options.start_method)) +
+                         "' disagrees with the context's '" +
+                         std::string(multiprocessing::start_method_name(*from_context)) + "'");
+    }
+    return options.start_method ? options.start_method : from_context;
 }
+
+}  // namespace
 
 ProcessPoolExecutor::ProcessPoolExecutor(ProcessPoolOptions options) {
     if (options.max_workers && *options.max_workers == 0) throw ValueError("max_workers must be greater than 0");
@@ -20,17 +27,25 @@ ProcessPoolExecutor::ProcessPoolExecutor(ProcessPoolOptions options) {
         throw ValueError("max_tasks_per_child must be >= 1");
     detail::process_pool::EngineOptions engine;
     engine.workers = options.max_workers.value_or(detail::process_cpu_count());
-    engine.start_method = options.start_method;
-    if (options.initializer.call_) {
-        engine.initializer = options.initializer.call_->bytes;
-        for (const detail::UniqueFd& fd : options.initializer.call_->fds)
+    engine.start_method = chosen_start_method(options);
+    if (!options.initializer.empty()) {
+        if (!options.initializer.remote_) {
+            throw ValueError(std::string("ProcessPoolExecutor: the initializer cannot run in a worker process: ") +
+                             options.initializer.not_remote_reason_);
+        }
+        engine.initializer = options.initializer.remote_->bytes;
+        for (const detail::UniqueFd& fd : options.initializer.remote_->fds)
             engine.initializer_fds.push_back(Initializer::duplicate_fd(fd.get()));
     }
     engine.max_tasks_per_child = options.max_tasks_per_child;
     engine.max_retries = options.max_retries;
-    engine_ = std::make_unique<detail::process_pool::PoolEngine>(std::move(engine));
+    engine_ = std::make_shared<detail::process_pool::PoolEngine>(std::move(engine));
 }
 
-ProcessPoolExecutor::~ProcessPoolExecutor() = default;
+// Shut down here rather than when the last reference goes: a lazy map()
+// may hold the engine for a moment while it submits.
+ProcessPoolExecutor::~ProcessPoolExecutor() {
+    if (engine_) engine_->shutdown(true, false);
+}
 
 }  // namespace tandem

@@ -1,16 +1,17 @@
 // The thread pool's scheduler (see detail/thread_pool/scheduler.hpp for the design).
 #include "tandem/detail/thread_pool/scheduler.hpp"
 
-#include <pthread.h>  // pthread_setname_np: the prefix shows in top and gdb
-
 #include <algorithm>  // std::clamp
 #include <chrono>     // search time limit
 #include <cstdio>     // initializer failure report
 #include <cstdint>    // std::uint32_t wake bits
+#include <optional>   // a worker's Thread, made when it is spawned
+#include <string>     // worker names
 
 #include "tandem/detail/thread_pool/task.hpp"
 #include "tandem/detail/thread_pool/work_stealing_deque.hpp"
 #include "tandem/errors.hpp"
+#include "tandem/threading/thread.hpp"  // workers are threading::Thread objects, named as Python names them
 
 namespace tandem::detail {
 
@@ -42,7 +43,9 @@ struct alignas(64) ThreadPoolScheduler::Worker {
     std::size_t index = 0;
     WorkStealingDeque<Runnable*> deque{64};
     std::atomic<std::uint32_t> wake{0};
-    std::thread thread;
+    // A Thread, as Python's workers are: current_thread() in a task is the
+    // worker, named "<prefix>_<index>", and enumerate() lists it.
+    std::optional<threading::Thread> thread;
     std::size_t next_shard = 0;
     std::uint64_t random = 0;  // victim choice; owner only
     bool running_top_level = false;  // a task from the worker loop, not one run while waiting in result()
@@ -154,15 +157,26 @@ void ThreadPoolScheduler::spawn_worker() {
     if (index >= max_workers_ || broken_.load(std::memory_order_relaxed)) return;
     Worker& worker = workers_[index];
     searching_.fetch_add(1, std::memory_order_seq_cst);  // it starts by searching
-    worker.thread = std::thread([this, &worker] { worker_main(worker); });
+    try {
+        // Not a daemon: the pool joins its workers (Python's are not daemons
+        // either), and an explicit flag creates no dummy Thread for a
+        // submitting thread that tandem did not start.
+        threading::ThreadOptions options;
+        options.name = thread_name_prefix_ + "_" + std::to_string(index);
+        options.daemon = false;
+        worker.thread.emplace(std::move(options), [this, &worker] { worker_main(worker); });
+        worker.thread->start();
+    } catch (...) {
+        worker.thread.reset();
+        searching_.fetch_sub(1, std::memory_order_seq_cst);
+        throw;
+    }
     spawned_.store(index + 1, std::memory_order_release);
 }
 
 // --- the worker ------------------------------------------------------------
 
 void ThreadPoolScheduler::worker_main(Worker& me) {
-    const std::string name = thread_name_prefix_ + "_" + std::to_string(me.index);
-    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());  // the kernel allows 15 characters
     this_worker = &me;
     this_pool = this;
     current_wait_helper() = this;
@@ -430,10 +444,7 @@ void ThreadPoolScheduler::shutdown(bool wait, bool cancel_pending) {
     // A worker cannot join itself, nor wait for peers that may wait on it.
     if (this_pool == this) return;
     std::lock_guard lock(join_mutex_);
-    for (; joined_ < spawned_.load(std::memory_order_acquire); ++joined_) {
-        std::thread& thread = workers_[joined_].thread;
-        if (thread.joinable()) thread.join();
-    }
+    for (; joined_ < spawned_.load(std::memory_order_acquire); ++joined_) workers_[joined_].thread->join();
 }
 
 }  // namespace tandem::detail

@@ -10,6 +10,7 @@
 #include <cxxabi.h>    // abi::__cxa_current_exception_type, abi::__cxa_demangle
 #include <mutex>       // the registry mutex
 #include <pthread.h>   // pthread_create, pthread_setname_np, pthread_atfork
+#include <string_view> // the OS name, a view of the name
 #include <typeinfo>    // std::type_info of the escaping exception
 #include <unistd.h>    // gettid
 
@@ -25,9 +26,41 @@ constexpr std::uint32_t phase_new = 0;
 constexpr std::uint32_t phase_running = 1;
 constexpr std::uint32_t phase_finished = 2;
 
-// Linux limits thread names to 15 bytes plus the terminator.
+}  // namespace
+
+std::string os_thread_name(std::string_view name) {
+    // Linux keeps 15 bytes of a thread's name plus the terminator.
+    constexpr std::size_t kLimit = 15;
+    if (name.size() <= kLimit) return std::string(name);
+    // The end that tells threads apart: the trailing digits and the
+    // separators among them ("-3_12" of "ThreadPoolExecutor-3_12"), if short.
+    std::size_t tail = name.size();
+    bool digits = false;
+    while (tail > 0) {
+        const char c = name[tail - 1];
+        const bool digit = c >= '0' && c <= '9';
+        if (!digit && c != '-' && c != '_' && c != '.') break;
+        digits = digits || digit;
+        --tail;
+    }
+    std::string_view suffix = name.substr(tail);
+    if (!digits || suffix.size() > kLimit / 2) suffix = {};
+    // The start, cut before a UTF-8 continuation byte so that no character
+    // is split.
+    std::size_t head = kLimit - suffix.size();
+    while (head > 0 && (static_cast<unsigned char>(name[head]) & 0xC0) == 0x80) --head;
+    std::string shown(name.substr(0, head));
+    shown += suffix;
+    return shown;
+}
+
+namespace {
 void set_os_thread_name(const std::string& name) noexcept {
-    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+    try {
+        pthread_setname_np(pthread_self(), os_thread_name(name).c_str());
+    } catch (...) {
+        // Out of memory: the OS name only serves debuggers and top.
+    }
 }
 }  // namespace
 

@@ -3,8 +3,10 @@
 // -Werror). tandem's own sources allow designated initializers that leave
 // members out; a header must not make a user's build warn for that.
 #include "tandem/errors.hpp"
+#include "tandem/executor.hpp"
 #include "tandem/future.hpp"
 #include "tandem/init.hpp"
+#include "tandem/initializer.hpp"
 #include "tandem/multiprocessing/connection.hpp"
 #include "tandem/multiprocessing/context.hpp"
 #include "tandem/multiprocessing/pool.hpp"
@@ -19,19 +21,35 @@
 #include "tandem/threading.hpp"
 #include "tandem/wait.hpp"
 
+#include <string>  // set_up's parameter
+#include <vector>  // map inputs
+
 namespace {
 
 int square(int x) { return x * x; }
 void nothing() {}
+void set_up(int, std::string) {}
+
+int generic(tandem::Executor auto& executor) {
+    int sum = executor.submit(&square, 2).result();
+    for (int y : executor.map(&square, std::vector<int>{1, 2, 3}, {.chunksize = 2})) sum += y;
+    executor.shutdown({.cancel_futures = true});
+    executor.shutdown(true, false);
+    return sum;
+}
 
 [[maybe_unused]] int typical_use() {
-    tandem::ThreadPoolExecutor threads(2);
-    tandem::ProcessPoolExecutor processes(2);
-    tandem::multiprocessing::Pool pool(2);
+    tandem::ThreadPoolExecutor threads({.max_workers = 2, .initializer = {set_up, 1, "two"}});
+    tandem::ProcessPoolExecutor processes({.mp_context = tandem::multiprocessing::get_context("spawn"),
+                                           .initializer = {set_up, 1, "two"}});
+    tandem::multiprocessing::Pool pool({.processes = 2, .context = tandem::multiprocessing::get_context("fork")});
+    tandem::multiprocessing::ThreadPool thread_pool(2, [] {});
     tandem::multiprocessing::Process process(&nothing);
     const auto context = tandem::multiprocessing::get_context(tandem::multiprocessing::StartMethod::spawn);
     tandem::multiprocessing::Process spawned = context.Process(&nothing);
-    return threads.submit(&square, 2).result() + processes.submit(&square, 3).result() + pool.apply(&square, 4);
+    spawned.interrupt();
+    return threads.submit(&square, 2).result() + processes.submit(&square, 3).result() + pool.apply(&square, 4) +
+           thread_pool.apply(&square, 5) + generic(threads) + generic(processes);
 }
 
 }  // namespace

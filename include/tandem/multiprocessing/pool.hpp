@@ -45,15 +45,22 @@
 // - Exceptions from tasks come back from get() / next() with their original
 //   type (ThreadPool), or as ProcessPoolExecutor delivers them (Pool:
 //   standard and registered types as themselves, others as RemoteError).
-// - map, starmap, imap and imap_unordered have backpressure: at most
-//   `buffersize` chunks (default 4 * processes) are in flight, and the input
-//   is read only as results are consumed, so imap over an endless input runs
-//   in bounded memory (Python's task thread reads the whole input at once).
-//   map/starmap use Python's default chunksize (len / (4 * processes),
-//   rounded up); an unsized input is first read into a vector, as Python's
-//   list(iterable). map and starmap raise the first failure in input order.
-//   map_async/starmap_async queue every chunk at once, as Python does: no one
-//   is there to feed them later.
+// - map and starmap queue every chunk at once, as Python's (which are
+//   map_async(...).get()), with Python's default chunksize (len / (4 *
+//   processes), rounded up); an unsized input is first read into a vector,
+//   as Python's list(iterable). They raise the first failure in input order
+//   (Python: in completion order). map_async/starmap_async queue every chunk
+//   at once too.
+// - imap and imap_unordered have backpressure: at most `buffersize` chunks
+//   (default 4 * processes) are in flight, and the input is read only as
+//   results are consumed, so imap over an endless input runs in bounded
+//   memory. Python's pool reads the whole input in its task-handler thread,
+//   as fast as it can, whether or not the results are read (3.15 adds
+//   buffersize). What survives the end of the pool is the same: close() and
+//   join() (or the destructor, which does both) read and submit the rest of
+//   every imap's input, so every result is computed and stays readable from
+//   the iterator after the pool is gone, as Python's are after close() and
+//   join(); terminate() cancels what has not started.
 // - A chunk is one task: if one of its calls throws, the whole chunk fails
 //   with that exception (Python's mapstar does the same).
 // - An exception thrown by the input range of imap is delivered by next()
@@ -70,15 +77,17 @@
 //   submitted for an imap whose input is not all read: it reads and submits
 //   the rest first (do not close() and join() with an endless imap alive).
 // - No kwds (C++ has no keyword arguments), no context argument for
-//   ThreadPool; Pool's options choose the start method. Pool adds
-//   max_retries, and a worker that crashes fails only the task it ran, with
-//   WorkerCrashed (Python's Pool loses the task and hangs).
-// - The results (AsyncResult, IMapIterator) must not outlive their pool,
-//   and neither may an input range passed by lvalue reference to imap.
+//   ThreadPool; Pool takes Python's context (a get_context() object) or a
+//   StartMethod. Pool adds max_retries, and a worker that crashes fails only
+//   the task it ran, with WorkerCrashed (Python's Pool loses the task and
+//   hangs).
+// - The results (AsyncResult, IMapIterator) may outlive their pool. An
+//   input range passed by lvalue reference to imap must live until the
+//   iterator is destroyed or the pool has been joined (which reads it all).
 #pragma once
 
 #include <cstddef>      // std::size_t
-#include <functional>   // std::function initializers, std::invoke, std::apply
+#include <functional>   // std::invoke, std::apply
 #include <memory>       // the executor, owned by the face
 #include <optional>     // processes unset
 #include <tuple>        // starmap's argument tuples
@@ -92,8 +101,9 @@
 #include "tandem/detail/wire/remote_call.hpp"         // remote_pointer_t, as_function_pointer for Pool chunks
 #include "tandem/errors.hpp"                     // ValueError
 #include "tandem/future.hpp"                     // Future, what the executors return
-#include "tandem/multiprocessing/context.hpp"    // StartMethod, Pool's start method
-#include "tandem/process_pool_executor.hpp"      // ProcessPoolExecutor and Initializer, under Pool
+#include "tandem/initializer.hpp"                // Initializer, for both pools
+#include "tandem/multiprocessing/context.hpp"    // StartMethod, Context: Pool's start method
+#include "tandem/process_pool_executor.hpp"      // ProcessPoolExecutor, under Pool
 #include "tandem/thread_pool_executor.hpp"       // ThreadPoolExecutor, under ThreadPool
 
 namespace tandem::detail {
@@ -137,8 +147,8 @@ struct ThreadBackend {
 
     static std::size_t workers(const Executor& executor) noexcept { return executor.max_workers(); }
     // Threads cannot be stopped: only what has not started is cancelled.
-    static void terminate(Executor& executor) { executor.shutdown(false, true); }
-    static void shutdown(Executor& executor) { executor.shutdown(true); }
+    static void terminate(Executor& executor) { executor.shutdown({.wait = false, .cancel_futures = true}); }
+    static void shutdown(Executor& executor) { executor.shutdown(); }
 };
 
 /// A Pool chunk, run in a worker: calls the function `function` names on
@@ -190,7 +200,7 @@ struct ProcessBackend {
     // Python's terminate() kills the workers: running tasks fail (with
     // BrokenProcessPool), queued ones are cancelled.
     static void terminate(Executor& executor) { executor.terminate_workers(); }
-    static void shutdown(Executor& executor) { executor.shutdown(true); }
+    static void shutdown(Executor& executor) { executor.shutdown(); }
 };
 
 }  // namespace tandem::detail
@@ -201,17 +211,22 @@ namespace tandem::multiprocessing {
 /// context), as named options.
 struct PoolOptions {
     /// Worker processes; unset: the usable CPUs. 0 is a ValueError.
-    std::optional<std::size_t> processes;
-    /// Python's initializer + initargs: Initializer(fn, args...), run in each
-    /// worker before its first task. If it throws, the pool is broken: jobs
-    /// fail with BrokenProcessPool.
-    Initializer initializer;
+    std::optional<std::size_t> processes{};
+    /// Python's initializer + initargs: `{fn, args...}`, run in each worker
+    /// before its first task (a function or captureless lambda: see
+    /// tandem/initializer.hpp). If it throws, the pool is broken: jobs fail
+    /// with BrokenProcessPool.
+    Initializer initializer{};
     /// A worker is replaced after this many tasks (a chunk is one task);
     /// unset: never. 0 is a ValueError.
-    std::optional<std::size_t> maxtasksperchild;
-    /// Python's context argument: how workers start; unset: the default
-    /// context's method (multiprocessing/context.hpp).
-    std::optional<StartMethod> start_method;
+    std::optional<std::size_t> maxtasksperchild{};
+    /// How workers start; unset: the default context's method
+    /// (multiprocessing/context.hpp).
+    std::optional<StartMethod> start_method{};
+    /// Python's context argument: a context from get_context() whose start
+    /// method the workers use (the default context: as unset). ValueError if
+    /// start_method names another method.
+    std::optional<Context> context{};
     /// tandem: how many times a task whose worker crashed is run again before
     /// it fails with WorkerCrashed.
     std::size_t max_retries = 0;
@@ -225,11 +240,10 @@ struct PoolOptions {
 class ThreadPool : public tandem::detail::PoolFace<tandem::detail::ThreadBackend> {
 public:
     /// A pool of `processes` threads (unset: the usable CPUs; 0 is
-    /// ValueError). `initializer` runs at the start of each thread (bind
-    /// Python's initargs into it); if it throws, the pool is broken: jobs
-    /// fail with BrokenThreadPool.
-    explicit ThreadPool(std::optional<std::size_t> processes = std::nullopt,
-                        std::function<void()> initializer = {})
+    /// ValueError). `initializer` (Python's initializer and initargs:
+    /// `{fn, args...}` or any callable) runs at the start of each thread; if
+    /// it throws, the pool is broken: jobs fail with BrokenThreadPool.
+    explicit ThreadPool(std::optional<std::size_t> processes = std::nullopt, Initializer initializer = {})
         : PoolFace(std::make_unique<ThreadPoolExecutor>(ThreadPoolOptions{
               .max_workers = tandem::detail::pool_size(processes),
               .thread_name_prefix = "ThreadPool",
@@ -268,6 +282,7 @@ private:
         return std::make_unique<ProcessPoolExecutor>(ProcessPoolOptions{
             .max_workers = tandem::detail::pool_size(options.processes),
             .start_method = options.start_method,
+            .mp_context = options.context,
             .initializer = std::move(options.initializer),
             .max_tasks_per_child = options.maxtasksperchild,
             .max_retries = options.max_retries});

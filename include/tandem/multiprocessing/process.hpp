@@ -32,11 +32,14 @@
 //   The target's return value is discarded, as in Python. A forkserver
 //   child's code is reported by the server; if the server itself died, its
 //   children died with it and report -SIGKILL.
+// - interrupt() (Python 3.14) sends SIGINT. C++ has no KeyboardInterrupt:
+//   the child ends with exitcode -SIGINT unless its target handles the
+//   signal (Python's child raises KeyboardInterrupt and, uncaught, exits 1).
 // - join(timeout) returns whether the process ended (Python returns None;
 //   test is_alive() there). A negative timeout counts as zero.
 // - sentinel() is a pidfd for every start method: readable (poll, select,
 //   multiprocessing wait()) once the child has ended, and immune to pid
-//   reuse. terminate() and kill() go through it too.
+//   reuse. terminate(), kill() and interrupt() go through it too.
 // - Errors are Python's, with RuntimeError where Python asserts:
 //   start twice -> RuntimeError("cannot start a process twice"); join before
 //   start -> RuntimeError("can only join a started process"); joining itself
@@ -245,6 +248,17 @@ public:
     void terminate();
     /// Sends SIGKILL (Python: kill()). Throws as terminate().
     void kill();
+    /// Sends SIGINT (Python 3.14: interrupt()). Does nothing if the child
+    /// already ended; throws as terminate(). What follows is what SIGINT
+    /// does in the child: a child starts with SIGINT's default action, so
+    /// unless its target installed a handler the child ends and exitcode()
+    /// is -SIGINT (-2); a target that handles SIGINT goes on (Python raises
+    /// KeyboardInterrupt there, which, uncaught, gives exit code 1). The
+    /// exceptions: a forked child keeps a handler the parent had installed,
+    /// fork and spawn children keep SIGINT ignored if the parent ignored it
+    /// (forkserver children always start with the default), and pool
+    /// workers ignore SIGINT.
+    void interrupt();
 
     /// Releases the descriptors. Throws ValueError("Cannot close a process
     /// while it is still running. You should first call join() or

@@ -4,7 +4,10 @@
 // A Thread runs a target callable with arguments in a new OS thread, or, as in
 // Python, a subclass overrides run(). Names ("Thread-N" by default), daemon
 // flags, idents and native ids, join(timeout), is_alive() and the thread
-// excepthook behave as in Python 3.12/3.13.
+// excepthook behave as in Python 3.12/3.13; as in Python 3.14, start() gives
+// the OS thread its name too (what top, ps and gdb show), shortened to the
+// kernel's 15 bytes by keeping the start and the trailing number
+// (detail::os_thread_name).
 //
 //     using namespace tandem::threading;
 //     Thread worker([](int n) { /* ... */ }, 42);            // Thread(target=f, args=(42,))
@@ -46,6 +49,7 @@
 #include <memory>       // shared thread state, the type-erased target
 #include <optional>     // ident() before start, options left unset
 #include <string>       // names
+#include <string_view>  // os_thread_name's argument
 #include <sys/types.h>  // pid_t native ids
 #include <tuple>        // bound arguments
 #include <type_traits>  // std::decay_t
@@ -59,6 +63,13 @@ namespace tandem::detail {
 
 struct ThreadState;     // shared by a Thread and its OS thread; src/threading/thread.cpp
 struct ThreadRegistry;  // the module's table of live threads; src/threading/thread.cpp
+
+/// The OS name (at most 15 bytes, Linux's limit) a thread named `name` gets:
+/// the name itself if it fits; else its start, cut on a UTF-8 character
+/// boundary, followed by its distinguishing end, the trailing digits with
+/// the separators among them (at most 7 bytes): "ThreadPoolExecutor-3_12"
+/// shows as "ThreadPool-3_12". Python 3.14 keeps the first 15 bytes.
+std::string os_thread_name(std::string_view name);
 
 /// A thread's target with its arguments, called at most once.
 class ThreadTarget {
@@ -156,7 +167,8 @@ public:
     virtual ~Thread();
 
     /// Starts run() in a new OS thread and returns once it is running (ident
-    /// and native_id are then set). Throws RuntimeError("threads can only be
+    /// and native_id are then set). The OS thread is named after name()
+    /// (detail::os_thread_name), as Python 3.14 does. Throws RuntimeError("threads can only be
     /// started once") on a second call, RuntimeError("can't start new thread")
     /// if the OS refuses.
     void start();
@@ -181,8 +193,8 @@ public:
 
     /// The thread's name (a copy: another thread may rename it).
     std::string name() const;
-    /// Renames the thread. The OS thread name (first 15 bytes) follows only
-    /// when a thread renames itself, since Linux can rename only live threads.
+    /// Renames the thread. The OS thread name (detail::os_thread_name)
+    /// follows only when a thread renames itself, as in Python 3.14.
     void set_name(std::string name);
 
     /// Whether this is a daemon thread.

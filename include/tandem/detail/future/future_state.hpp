@@ -121,8 +121,11 @@ public:
     void add_done_callback(DoneCallback callback);
 
     /// Registers `waiter` unless the future is already notified-done; returns
-    /// false (and registers nothing) in that case.
+    /// false (and registers nothing) in that case. Whoever registers a waiter
+    /// must hold a reference to this state until remove_waiter() returns: a
+    /// waiter never keeps a state alive by itself.
     bool add_waiter(Waiter& waiter);
+    /// Unregisters `waiter`; once this returns, the state never calls it again.
     void remove_waiter(Waiter& waiter) noexcept;
 
 protected:

@@ -510,8 +510,10 @@ namespace tandem::multiprocessing {
 /// imap() (input order) or imap_unordered() (completion order). An input
 /// range (for-range works) and Python's next(timeout). One consumer at a
 /// time; movable, not copyable. Destroying it before the end stops reading
-/// the input and cancels the chunks not yet started. It must not outlive its
-/// pool, nor an input passed as an lvalue.
+/// the input and cancels the chunks not yet started. It may outlive its
+/// pool: joining the pool (or destroying it, which joins) reads and submits
+/// the rest of the input first, so every result stays readable. An input
+/// passed as an lvalue must live until then.
 template <class R>
 class IMapIterator {
 public:
@@ -643,8 +645,8 @@ public:
 
     /// Python's map: fn(x) for each x of `inputs`, results in input order.
     /// `chunksize` unset: Python's (len / (4 * processes), rounded up).
-    /// Unlike Python, at most `buffersize` chunks (default 4 * processes) are
-    /// in flight at once. Rethrows the first failure in input order.
+    /// Every chunk is queued at once, as Python's map (map_async().get())
+    /// does. Rethrows the first failure in input order.
     template <class Fn, std::ranges::input_range Inputs>
     auto map(Fn fn, Inputs&& inputs, std::optional<std::size_t> chunksize = std::nullopt) {
         return collect(imap_for_map<false>(std::move(fn), std::forward<Inputs>(inputs), chunksize));
@@ -679,7 +681,9 @@ public:
     /// Python's imap: results in input order, read lazily. `chunksize`
     /// inputs per task (default 1, ValueError if 0); at most `buffersize`
     /// chunks (default 4 * processes) in flight, so the input is read only
-    /// that far ahead of the consumer: an endless input is fine.
+    /// that far ahead of the consumer: an endless input is fine (Python's
+    /// task thread reads all of it at once). join() submits the rest, so
+    /// the results outlive the pool.
     template <class Fn, std::ranges::input_range Inputs>
     auto imap(Fn fn, Inputs&& inputs, std::size_t chunksize = 1, std::optional<std::size_t> buffersize = std::nullopt) {
         using R = typename Backend::template result_t<Fn, std::ranges::range_value_t<Inputs>>;
@@ -768,7 +772,8 @@ private:
 
     // map and starmap: imap with Python's map chunksize (the input's size is
     // needed for it; an unsized input is read into a vector first, as
-    // Python's list(iterable)).
+    // Python's list(iterable)) and no bound on the chunks in flight, so that
+    // every chunk is queued at once, as Python's map_async does.
     template <bool Star, class Fn, class Inputs>
     auto imap_for_map(Fn fn, Inputs&& inputs, std::optional<std::size_t> chunksize) {
         using Input = std::ranges::range_value_t<Inputs>;
@@ -776,15 +781,16 @@ private:
         if constexpr (std::ranges::sized_range<Inputs>) {
             const auto size = static_cast<std::size_t>(std::ranges::size(inputs));
             const std::size_t chunk = chunksize.value_or(default_map_chunksize(size, processes_));
-            return make_imap<Star, R>(std::move(fn), std::forward<Inputs>(inputs), chunk, std::nullopt, true);
+            return make_imap<Star, R>(std::move(fn), std::forward<Inputs>(inputs), chunk, kUnbounded, true);
         } else {
             check_running();
             std::vector<Input> all;
             for (auto&& input : inputs) all.push_back(std::forward<decltype(input)>(input));
             const std::size_t chunk = chunksize.value_or(default_map_chunksize(all.size(), processes_));
-            return make_imap<Star, R>(std::move(fn), std::move(all), chunk, std::nullopt, true);
+            return make_imap<Star, R>(std::move(fn), std::move(all), chunk, kUnbounded, true);
         }
     }
+    static constexpr std::size_t kUnbounded = static_cast<std::size_t>(-1);
 
     template <bool Star, class R, class Fn, class Inputs>
     IMapIterator<R> make_imap(Fn fn, Inputs&& inputs, std::size_t chunksize, std::optional<std::size_t> buffersize,

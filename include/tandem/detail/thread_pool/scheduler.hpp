@@ -14,7 +14,8 @@
 // push it follows (seq_cst on both sides), so no wake-up is lost.
 //
 // Workers are started lazily, as Python does: one more when work arrives and
-// no worker is idle, up to max_workers.
+// no worker is idle, up to max_workers. Each is a threading::Thread named
+// "<prefix>_<index>", so current_thread() inside a task is the worker.
 //
 // Waiting inside the pool: a worker that calls result() on a pending future
 // keeps running queued tasks (WaitHelper), and only sleeps — still available for
@@ -28,7 +29,6 @@
 #include <memory>      // worker storage
 #include <mutex>       // idle list, spawning, shutdown
 #include <string>      // thread names, broken message
-#include <thread>      // worker threads
 #include <vector>      // idle list
 
 #include "tandem/detail/future/future_state.hpp"
