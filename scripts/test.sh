@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, then builds and runs the whole
 # CTest suite in three configurations: Release, ASan+UBSan and TSan, and
-# fuzzes the wire-format decoder for a bounded time (libFuzzer, clang).
+# runs the fuzz targets (wire format, pool reply ring) for a bounded time (libFuzzer, clang).
 # Prints CTest's summary for each and exits non-zero if anything failed.
 #   scripts/test.sh [release|asan|tsan|fuzz ...]   (default: all four)
 set -uo pipefail
