@@ -7,20 +7,21 @@
 // that the pool goes on serving.
 #include <gtest/gtest.h>  // TEST_P, EXPECT_*
 
-#include <fcntl.h>      // open of /proc/self/map_files
-#include <sys/mman.h>   // memfd_create
-#include <sys/socket.h> // send: half a message on the control socket
-#include <unistd.h>     // ftruncate, getpid, pause
+#include <fcntl.h>       // open of /proc/self/map_files
+#include <sys/mman.h>    // memfd_create
+#include <sys/socket.h>  // send: half a message on the control socket
+#include <unistd.h>      // ftruncate, getpid, pause
 
-#include <chrono>   // bounds
-#include <cstddef>  // std::byte
-#include <cstdint>  // forged ids
-#include <cstdio>   // std::snprintf
-#include <cstdlib>  // std::_Exit
-#include <cstring>  // std::memcpy, std::memset
-#include <set>      // distinct worker pids
-#include <string>   // messages
-#include <vector>   // results
+#include <algorithm>  // std::find
+#include <chrono>     // bounds
+#include <cstddef>    // std::byte
+#include <cstdint>    // forged ids
+#include <cstdio>     // std::snprintf
+#include <cstdlib>    // std::_Exit
+#include <cstring>    // std::memcpy, std::memset
+#include <set>        // distinct worker pids
+#include <string>     // messages
+#include <vector>     // results
 
 #include "../support/hostile_task.hpp"               // own_area, own_event_fd, control_socket, forge_reply
 #include "tandem/detail/process_pool/task_ring.hpp"  // WorkerArea, Carrier, WorkerPhase
@@ -91,6 +92,21 @@ int scribble_over_other_workers() {
         if (std::string(target).find(":pool-worker") == std::string::npos) ++found;
     }
     return tandem_test::own_area() == nullptr ? -1 : found;
+}
+
+// The descriptors that would let a task act on another worker or on the
+// collector: pidfds, epoll instances and event fds, other than `inherited`
+// (the test program's own, which a forked worker shares by design).
+// Returns {pidfds, epolls, event fds}.
+std::vector<int> descriptors_in_reach(std::vector<int> inherited) {
+    const auto count = [&](const char* kind) {
+        int found = 0;
+        for (int fd : tandem_test::fds_linked_to(kind)) {
+            if (std::find(inherited.begin(), inherited.end(), fd) == inherited.end()) ++found;
+        }
+        return found;
+    };
+    return {count("[pidfd]"), count("[eventpoll]"), count("[eventfd]")};
 }
 
 // Lies about itself in its area: a current task it was not sent, a start
@@ -210,10 +226,18 @@ TEST_P(TrustTest, TruncatingPoolMemoryCannotHurtTheParent) {
 
 // tandem (issue 8): a worker maps its own area and nothing of any other worker's (not even
 // under fork, where it starts as a copy of the parent): a task looking for another worker's
-// rings finds none, and the task the other worker runs meanwhile completes untouched.
+// rings finds none, and the task the other worker runs meanwhile completes untouched. Nor does
+// it hold another worker's pidfd, the collector's epoll or another event fd than its own.
 TEST_P(TrustTest, NoWorkerCanReachAnotherWorkersArea) {
+    std::vector<int> inherited;  // what a forked worker shares with the test program anyway
+    if (GetParam() == StartMethod::fork) {
+        for (const char* kind : {"[pidfd]", "[eventpoll]", "[eventfd]"}) {
+            for (int fd : tandem_test::fds_linked_to(kind)) inherited.push_back(fd);
+        }
+    }
     ProcessPoolExecutor pool(options(2));
     warm_up(pool, 2);
+    EXPECT_EQ(pool.submit(descriptors_in_reach, inherited).result(20s), (std::vector<int>{0, 0, 1}));
     Event release;
     auto innocent = pool.submit(hold_until, release);
     auto scribbler = pool.submit(scribble_over_other_workers);

@@ -10,6 +10,7 @@
 //     tandem_test::wait_for_collector(*area, tandem_test::own_event_fd(), 10s);
 #pragma once
 
+#include <dirent.h>     // /proc/self/fd
 #include <poll.h>       // waiting for the control socket
 #include <sys/ioctl.h>  // FIONREAD
 #include <unistd.h>     // readlink, write
@@ -24,8 +25,6 @@
 #include <string>    // names
 #include <thread>    // std::this_thread::yield
 #include <vector>    // mappings, descriptors
-
-#include <dirent.h>  // /proc/self/fd
 
 #include "tandem/detail/process_pool/task_ring.hpp"  // WorkerArea, SlotHeader, Carrier
 
