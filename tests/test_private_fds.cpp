@@ -36,7 +36,8 @@ TEST(PrivateFds, ListedDescriptorsAreClosedInForkedChildren) {
     list_fd(owned_elsewhere.get());
     ASSERT_TRUE(listed);
     const pid_t child = fork_child([&] {
-        return (is_open(listed.get()) ? 1 : 0) + (is_open(plain.get()) ? 0 : 2) + (is_open(owned_elsewhere.get()) ? 4 : 0);
+        return (is_open(listed.get()) ? 1 : 0) + (is_open(plain.get()) ? 0 : 2) +
+               (is_open(owned_elsewhere.get()) ? 4 : 0);
     });
     EXPECT_EQ(join_child(child), 0);
     EXPECT_TRUE(is_open(listed.get()));

@@ -148,7 +148,8 @@ struct PoolEngine::WorkerSlot {
     std::deque<std::unique_ptr<Task>> in_flight;  // in the order sent
 
     bool has_in_flight(std::uint64_t id) const noexcept {
-        return id != 0 && std::any_of(in_flight.begin(), in_flight.end(), [id](const auto& task) { return task->id == id; });
+        return id != 0 &&
+               std::any_of(in_flight.begin(), in_flight.end(), [id](const auto& task) { return task->id == id; });
     }
     std::uint64_t oldest_in_flight() const noexcept { return in_flight.empty() ? 0 : in_flight.front()->id; }
 };
@@ -166,7 +167,9 @@ PoolEngine::PoolEngine(EngineOptions options) : options_(std::move(options)) {
     epoll_event event{};
     event.events = EPOLLIN;
     event.data.u64 = tag(Source::wake, 0);
-    if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, wake_fd_.get(), &event) != 0) throw_errno("process pool: epoll_ctl");
+    if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, wake_fd_.get(), &event) != 0) {
+        throw_errno("process pool: epoll_ctl");
+    }
     for (std::size_t i = 0; i < options_.workers; ++i) {
         auto worker = std::make_unique<WorkerSlot>();
         worker->index = static_cast<std::uint32_t>(i);

@@ -126,7 +126,12 @@ void write_message(SlotHeader& slot, std::span<const std::byte> bytes, std::span
     if (fds.empty()) {
         if (auto place = spills.place(bytes.size(), ring)) {
             if (place->ref.fresh != 0) {
-                send_with_fds(socket, {}, std::span(&place->fd, 1));
+                try {
+                    send_with_fds(socket, {}, std::span(&place->fd, 1));
+                } catch (...) {
+                    spills.close_fresh(*place);
+                    throw;
+                }
                 spills.close_fresh(*place);
             }
             held.unlock();
@@ -173,7 +178,9 @@ SlotMessage read_message(const SlotHeader& header, const std::byte* payload, Spi
             const auto held = hold_worker_starts();
             ReceivedMessage received = receive_announced(socket);
             if (received.fds.empty()) throw FrameError("process pool: a memfd message came without its memfd");
-            if (received.fds.size() - 1 > max_fds) throw FrameError("process pool: a message with too many descriptors");
+            if (received.fds.size() - 1 > max_fds) {
+                throw FrameError("process pool: a message with too many descriptors");
+            }
             message.own.emplace(map_received(std::move(received.fds.front()), static_cast<std::size_t>(size)));
             message.bytes = std::span(message.own->data(), static_cast<std::size_t>(size));
             message.fds.assign(std::make_move_iterator(received.fds.begin() + 1),

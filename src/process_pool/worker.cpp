@@ -44,7 +44,8 @@ std::int64_t now_ns() noexcept {
 
 SharedRegion map_area(const WorkerChannel& channel) {
     if (channel.region_size != sizeof(WorkerArea)) throw FrameError("pool worker: a region of the wrong size");
-    SharedRegion region = SharedRegion::from_fd(duplicate(channel.region_fd).release(), channel.region_size, Inherit::no);
+    SharedRegion region =
+        SharedRegion::from_fd(duplicate(channel.region_fd).release(), channel.region_size, Inherit::no);
     region.close_fd();
     return region;
 }

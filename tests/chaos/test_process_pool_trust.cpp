@@ -191,6 +191,16 @@ int reply_with_an_unsealed_memfd(int) {
     return ::ftruncate(memfd, 0);  // the real reply never comes: the worker finds its ring forged and exits
 }
 
+// Expects `task` to fail with WorkerCrashed, the pool having killed its worker for `reason`.
+void expect_killed_for(Future<int>& task, const std::string& reason) {
+    try {
+        task.result(20s);
+        ADD_FAILURE() << "the hostile task returned";
+    } catch (const tandem::WorkerCrashed& crash) {
+        EXPECT_NE(std::string(crash.what()).find(reason), std::string::npos) << crash.what();
+    }
+}
+
 class TrustTest : public testing::TestWithParam<StartMethod> {
 protected:
     tandem::ProcessPoolOptions options(std::size_t workers) {
@@ -258,12 +268,7 @@ TEST_P(TrustTest, AWorkerThatLiesAboutItselfFailsOnlyItsOwnTask) {
     auto innocent = pool.submit(hold_until, release);
     auto liar = pool.submit(lie_about_itself, forged);
     ASSERT_TRUE(forged.wait(20s));
-    try {
-        liar.result(20s);
-        ADD_FAILURE() << "the lying task returned";
-    } catch (const tandem::WorkerCrashed& crash) {
-        EXPECT_NE(std::string(crash.what()).find("not sent"), std::string::npos) << crash.what();
-    }
+    expect_killed_for(liar, "not sent");
     release.set();
     EXPECT_EQ(innocent.result(20s), 1);
     EXPECT_THROW(pool.submit(claim_a_failed_initializer, 0).result(20s), tandem::WorkerCrashed);
@@ -290,12 +295,7 @@ TEST_P(TrustTest, HalfAMessageOnTheControlSocketDoesNotHangTheCollector) {
     auto attacker = pool.submit(send_half_a_message, 0);
     auto innocent = pool.submit(hold_until, release);
     auto behind = pool.submit(size_of, std::vector<std::byte>(kLarge));
-    try {
-        attacker.result(20s);
-        ADD_FAILURE() << "the attacking task returned";
-    } catch (const tandem::WorkerCrashed& crash) {
-        EXPECT_NE(std::string(crash.what()).find("control socket"), std::string::npos) << crash.what();
-    }
+    expect_killed_for(attacker, "control socket");
     release.set();
     EXPECT_EQ(innocent.result(20s), 1);
     EXPECT_EQ(behind.result(20s), kLarge);
