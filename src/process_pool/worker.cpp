@@ -131,9 +131,13 @@ private:
     }
 
     void reply(std::uint64_t id, const CallOutcome& outcome) {
+        // The parent never has more tasks in flight than the ring has slots:
+        // full means a slow parent, or (corrupt) a task that wrote over it.
+        while (replies_.full()) {
+            if (replies_.corrupt()) exit_child(kCorruptRingStatus);
+            cpu_relax();
+        }
         if (replies_.corrupt()) exit_child(kCorruptRingStatus);
-        // The parent never has more tasks in flight than the ring has slots.
-        while (replies_.full()) cpu_relax();
         SlotHeader* slot = replies_.slot();
         slot->task_id = id;
         slot->kind = outcome.raised ? MessageKind::raised : MessageKind::result;

@@ -9,12 +9,12 @@
 // it; dispatch hands queued tasks to workers that have fewer than
 // kDispatchDepth tasks in flight, marking each future running, and writes
 // them to a worker's request ring (or a memfd plus a ring slot when the call
-// is large or carries descriptors) once the collector saw it ready. The collector drains the reply
-// rings (reply_reader.hpp), completes the futures (decoding each result with
-// the task's Deliver function, made for its result type), and dispatches
-// more. It sleeps in epoll over each worker's event fd (written by the
-// worker only when the collector said it sleeps) and pidfd, and its own
-// wake-up eventfd.
+// is large or carries descriptors) once the collector saw it ready. The
+// collector drains the reply rings (reply_reader.hpp), completes the futures
+// (decoding each result with the task's Deliver function, made for its
+// result type), and dispatches more. It sleeps in epoll over each worker's
+// event fd (written by the worker only when the collector said it sleeps)
+// and pidfd, and its own wake-up eventfd.
 //
 // When a pidfd fires the worker is dead: replies it published are delivered,
 // the task whose id it had written as current fails with WorkerCrashed (or
@@ -51,7 +51,7 @@
 #include <vector>       // workers, descriptors
 
 #include "tandem/detail/future/future_state.hpp"        // FutureStateBase, StatePtr
-#include "tandem/detail/os/unique_fd.hpp"                // the initializer's descriptors
+#include "tandem/detail/os/unique_fd.hpp"              // the initializer's descriptors
 #include "tandem/detail/process_pool/private_fds.hpp"  // PrivateFd: epoll, the wake-up eventfd
 #include "tandem/detail/wire/handoff.hpp"              // HandoffWriter: an encoded call
 #include "tandem/multiprocessing/process.hpp"          // the workers, StartMethod
