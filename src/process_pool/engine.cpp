@@ -141,8 +141,9 @@ struct PoolEngine::WorkerSlot {
     // not), and the task that fails for it.
     std::string protocol_error;
     std::uint64_t blamed_task = 0;
-    // The last task whose reply was delivered: the worker clears its current
-    // task only after publishing, so for a moment this is still current.
+    // The last task whose reply was delivered (the collector's alone): the
+    // worker clears its current task only after publishing, so for a moment
+    // this is still current.
     std::uint64_t last_delivered = 0;
     std::size_t dispatched = 0;
     std::deque<std::unique_ptr<Task>> in_flight;  // in the order sent
@@ -612,38 +613,38 @@ void PoolEngine::collect() {
 }
 
 bool PoolEngine::drain_replies(WorkerSlot& worker) {
-    if (!worker.replies.waiting()) return false;
-    std::uint64_t expected = 0;
-    {
-        std::lock_guard lock(mutex_);
-        if (!worker.protocol_error.empty()) return false;  // its ring is not read again
-        expected = worker.oldest_in_flight();
-    }
     bool any = false;
-    for (;;) {
-        std::optional<Reply> reply;
-        try {
-            reply = worker.replies.next(expected, worker.reply_spills, worker.socket.get());
-        } catch (const ProtocolError& error) {
-            std::lock_guard lock(mutex_);
-            kill_worker_locked(worker, error.what(), expected);
-            return any;
-        }
-        if (!reply) return any;
-        // Only this thread removes tasks from in_flight: the reply is for its front.
+    while (worker.replies.waiting()) {
+        // The reply must be for the oldest task in flight: taken out now (one
+        // lock per reply; only this thread removes tasks from in_flight), put
+        // back if the reply turns out not to be there.
         std::unique_ptr<Task> task;
         {
             std::lock_guard lock(mutex_);
-            if (worker.oldest_in_flight() == reply->task_id) {
+            if (!worker.protocol_error.empty()) return any;  // its ring is not read again
+            if (!worker.in_flight.empty()) {
                 task = std::move(worker.in_flight.front());
                 worker.in_flight.pop_front();
             }
-            worker.last_delivered = reply->task_id;
-            expected = worker.oldest_in_flight();
         }
-        if (task && reply->error) {
+        const std::uint64_t expected = task ? task->id : 0;
+        std::optional<Reply> reply;
+        std::string broken;
+        try {
+            reply = worker.replies.next(expected, worker.reply_spills, worker.socket.get());
+        } catch (const ProtocolError& error) {
+            broken = error.what();
+        }
+        if (!reply) {  // a ProtocolError, or a count moved back since waiting()
+            std::lock_guard lock(mutex_);
+            if (task) worker.in_flight.push_front(std::move(task));
+            if (!broken.empty()) kill_worker_locked(worker, broken, expected);
+            return any;
+        }
+        worker.last_delivered = reply->task_id;
+        if (reply->error) {
             task->future->try_set_exception(reply->error);
-        } else if (task) {
+        } else {
             try {
                 task->deliver(*task->future, reply->raised, reply->message.bytes);
             } catch (...) {
@@ -654,6 +655,7 @@ bool PoolEngine::drain_replies(WorkerSlot& worker) {
         worker.replies.consume();
         any = true;
     }
+    return any;
 }
 
 std::optional<std::chrono::steady_clock::time_point> PoolEngine::check_timeouts() {
