@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, then builds and runs the whole
-# CTest suite in three configurations: Release, ASan+UBSan and TSan; fuzzes
-# the wire-format decoders for a bounded time (libFuzzer, clang); and checks
-# the package (install + find_package, add_subdirectory, FetchContent, .deb).
+# CTest suite in three configurations: Release, ASan+UBSan and TSan; runs
+# the fuzz targets (wire format, pool reply ring) for a bounded time
+# (libFuzzer, clang); and checks the package (install + find_package,
+# add_subdirectory, FetchContent, .deb).
 # Prints CTest's summary for each and exits non-zero if anything failed.
 #   scripts/test.sh [release|asan|tsan|fuzz|package ...]   (default: all five)
 set -uo pipefail

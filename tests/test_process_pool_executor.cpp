@@ -23,7 +23,7 @@
 
 #include "support/child_process.hpp"         // open_fd_count
 #include "support/gate.hpp"                  // eventually
-#include "tandem/detail/process_pool/task_ring.hpp"    // area_of: a task scribbling over its ring
+#include "tandem/detail/process_pool/task_ring.hpp"    // WorkerArea: a task scribbling over its ring
 #include "tandem/detail/process_pool/worker.hpp"  // kCorruptRingStatus
 #include "tandem/errors.hpp"                 // WorkerCrashed, BrokenProcessPool, TimeoutError
 #include "tandem/multiprocessing/synchronize.hpp"  // Event: holds a worker
@@ -71,15 +71,15 @@ int crash_once(std::string marker) {
     }
     return 42;
 }
-// A memory bug in a task: it writes over its worker's reply ring in the pool's shared memory
-// (found in /proc/self/maps; one worker, so slot 0).
+// A memory bug in a task: it writes over its worker's reply ring in its area of shared memory
+// (found in /proc/self/maps).
 int scribble_over_reply_ring(int) {
     std::ifstream maps("/proc/self/maps");
     for (std::string line; std::getline(maps, line);) {
-        if (line.find("memfd:tandem:process-pool") == std::string::npos) continue;
+        if (line.find("memfd:tandem:pool-worker") == std::string::npos) continue;
         unsigned long start = 0;
         std::sscanf(line.c_str(), "%lx-", &start);
-        auto* area = tandem::detail::process_pool::area_of(reinterpret_cast<std::byte*>(start), 0);
+        auto* area = reinterpret_cast<tandem::detail::process_pool::WorkerArea*>(start);
         area->replies.head.store(area->replies.tail.load() + 1000);
         return 1;
     }

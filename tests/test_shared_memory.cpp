@@ -108,6 +108,53 @@ TEST(SharedRegion, AttachFromDescriptor) {
     EXPECT_EQ(again.fd(), -1);
 }
 
+// tandem internals (issue 8): a region's size is sealed, so a process that holds its descriptor
+// cannot shrink it under another's mapping (a SIGBUS there); from_fd refuses memory that is not.
+TEST(SharedRegion, SealedAgainstResizing) {
+    SharedRegion region(4096, "tandem:test");
+    const int seals = ::fcntl(region.fd(), F_GET_SEALS);
+    EXPECT_EQ(seals & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+    EXPECT_EQ(::ftruncate(region.fd(), 0), -1);
+    EXPECT_EQ(errno, EPERM);
+    EXPECT_EQ(::ftruncate(region.fd(), 1 << 20), -1);
+    EXPECT_EQ(::fcntl(region.fd(), F_ADD_SEALS, F_SEAL_WRITE), -1) << "no one adds a seal";
+    region.data()[4095] = std::byte{1};  // still there, still writable
+
+    const int unsealed = ::memfd_create("unsealed", MFD_CLOEXEC);
+    ASSERT_GE(unsealed, 0);
+    ASSERT_EQ(::ftruncate(unsealed, 4096), 0);
+    EXPECT_THROW(SharedRegion::from_fd(unsealed, 4096), tandem::ValueError);  // closes it
+
+    const int shrinkable = ::memfd_create("grow-only", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    ASSERT_GE(shrinkable, 0);
+    ASSERT_EQ(::ftruncate(shrinkable, 4096), 0);
+    ASSERT_EQ(::fcntl(shrinkable, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SEAL), 0);
+    EXPECT_THROW(SharedRegion::from_fd(shrinkable, 4096), tandem::ValueError);
+
+    int pipe_fds[2];
+    ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+    ::close(pipe_fds[1]);
+    EXPECT_THROW(SharedRegion::from_fd(pipe_fds[0], 16), tandem::ValueError) << "not memory at all";
+}
+
+// tandem internals (issue 8): Inherit::no keeps a mapping from children made by fork()
+// (MADV_DONTFORK); close_fd() drops the descriptor and keeps the mapping.
+TEST(SharedRegion, KeptFromForkedChildren) {
+    SharedRegion kept(4096, "tandem:test", tandem::detail::Inherit::no);
+    SharedRegion shared(4096, "tandem:test");
+    kept.close_fd();
+    EXPECT_EQ(kept.fd(), -1);
+    kept.data()[0] = std::byte{5};
+    EXPECT_EQ(kept.data()[0], std::byte{5});
+    const pid_t child = fork_child([&] {
+        // msync reports ENOMEM for an address that is not mapped.
+        const bool kept_mapped = ::msync(kept.data(), 4096, MS_ASYNC) == 0;
+        const bool shared_mapped = ::msync(shared.data(), 4096, MS_ASYNC) == 0;
+        return (kept_mapped ? 1 : 0) + (shared_mapped ? 0 : 2);
+    });
+    EXPECT_EQ(join_child(child), 0);
+}
+
 // ============================== SharedMemory ==================================
 
 // shared_memory: creating without a name picks a fresh one; size() is the requested size; the segment appears in /dev/shm.

@@ -1,4 +1,4 @@
-// detail::SharedRegion: memfd + ftruncate + mmap(MAP_SHARED).
+// detail::SharedRegion: memfd + ftruncate + seals + mmap(MAP_SHARED).
 #include "tandem/detail/os/shared_region.hpp"
 
 #include "tandem/errors.hpp"  // ValueError
@@ -6,8 +6,9 @@
 #include <algorithm>     // std::max
 #include <cerrno>        // errno
 #include <cstdint>       // std::uintptr_t
+#include <fcntl.h>       // F_ADD_SEALS, F_GET_SEALS
 #include <string>        // error messages
-#include <sys/mman.h>    // memfd_create, mmap, munmap
+#include <sys/mman.h>    // memfd_create, mmap, madvise, munmap
 #include <sys/stat.h>    // fstat
 #include <system_error>  // std::system_error
 #include <unistd.h>      // ftruncate, close
@@ -20,34 +21,63 @@ namespace {
     throw std::system_error(error, std::generic_category(), what);
 }
 
-std::byte* map_shared(int fd, std::size_t size) {
+// The size can never change again, nor can anyone add a seal (F_SEAL_WRITE
+// would make the creator's own writes fail).
+constexpr int kSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+// Seals that would make a writable mapping fail or writes through it fault.
+constexpr int kWriteSeals = F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
+
+std::byte* map_shared(int fd, std::size_t size, Inherit inherit) {
     void* address = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (address == MAP_FAILED) {
         const int error = errno;
         ::close(fd);
         throw_errno(error, "SharedRegion: mmap");
     }
+    if (inherit == Inherit::no && ::madvise(address, size, MADV_DONTFORK) != 0) {
+        const int error = errno;
+        ::munmap(address, size);
+        ::close(fd);
+        throw_errno(error, "SharedRegion: madvise(MADV_DONTFORK)");
+    }
     return static_cast<std::byte*>(address);
 }
 
 }  // namespace
 
-SharedRegion::SharedRegion(std::size_t size, const char* label) {
+SharedRegion::SharedRegion(std::size_t size, const char* label, Inherit inherit) {
     // mmap refuses a length of zero; an empty RawArray still needs a region.
     const std::size_t length = std::max<std::size_t>(size, 1);
-    const int fd = ::memfd_create(label, MFD_CLOEXEC);
+    const int fd = ::memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) throw_errno(errno, "SharedRegion: memfd_create");
     if (::ftruncate(fd, static_cast<off_t>(length)) != 0) {
         const int error = errno;
         ::close(fd);
         throw_errno(error, "SharedRegion: ftruncate");
     }
-    data_ = map_shared(fd, length);
+    if (::fcntl(fd, F_ADD_SEALS, kSeals) != 0) {
+        const int error = errno;
+        ::close(fd);
+        throw_errno(error, "SharedRegion: F_ADD_SEALS");
+    }
+    data_ = map_shared(fd, length, inherit);
     fd_ = fd;
     size_ = size;
 }
 
-SharedRegion SharedRegion::from_fd(int fd, std::size_t size) {
+SharedRegion SharedRegion::from_fd(int fd, std::size_t size, Inherit inherit) {
+    // Seals first: once they hold, the size fstat reports is final. EINVAL:
+    // not a memfd (a file, a pipe), which cannot be sealed.
+    const int seals = ::fcntl(fd, F_GET_SEALS);
+    if (seals < 0 && errno != EINVAL) {
+        const int error = errno;
+        ::close(fd);
+        throw_errno(error, "SharedRegion::from_fd: F_GET_SEALS");
+    }
+    if (seals < 0 || (seals & kSeals) != kSeals || (seals & kWriteSeals) != 0) {
+        ::close(fd);
+        throw ValueError("SharedRegion::from_fd: not a memfd sealed against resizing");
+    }
     struct stat info {};
     if (::fstat(fd, &info) != 0) {
         const int error = errno;
@@ -55,12 +85,12 @@ SharedRegion SharedRegion::from_fd(int fd, std::size_t size) {
         throw_errno(error, "SharedRegion::from_fd: fstat");
     }
     const std::size_t length = std::max<std::size_t>(size, 1);
-    if (static_cast<std::size_t>(info.st_size) < length) {
+    if (info.st_size < 0 || static_cast<std::size_t>(info.st_size) < length) {
         ::close(fd);
         throw ValueError("SharedRegion::from_fd: the memory object has " + std::to_string(info.st_size) +
                          " bytes, fewer than the " + std::to_string(length) + " expected");
     }
-    std::byte* data = map_shared(fd, length);
+    std::byte* data = map_shared(fd, length, inherit);
     return SharedRegion(fd, data, size);
 }
 
@@ -85,6 +115,11 @@ SharedRegion& SharedRegion::operator=(SharedRegion&& other) noexcept {
 }
 
 SharedRegion::~SharedRegion() { release(); }
+
+void SharedRegion::close_fd() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+}
 
 void SharedRegion::release() noexcept {
     if (data_ != nullptr) ::munmap(data_, std::max<std::size_t>(size_, 1));

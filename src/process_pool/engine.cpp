@@ -2,34 +2,48 @@
 // See tandem/detail/process_pool/engine.hpp.
 #include "tandem/detail/process_pool/engine.hpp"
 
-#include <fcntl.h>        // fcntl(F_DUPFD_CLOEXEC)
+#include <fcntl.h>        // fcntl(F_DUPFD_CLOEXEC, O_NONBLOCK)
 #include <poll.h>         // checking that a pidfd really fired
 #include <sys/epoll.h>    // the collector's wait
 #include <sys/eventfd.h>  // the workers' wake-up for the collector
 #include <sys/socket.h>   // socketpair for control sockets
 #include <unistd.h>       // read, write
 
-#include <algorithm>     // std::min
+#include <algorithm>     // std::clamp, std::any_of
+#include <atomic>        // std::atomic_signal_fence
 #include <cerrno>        // errno
 #include <csignal>       // SIGKILL
-#include <cstring>       // std::memcpy, strsignal
-#include <new>           // placement new of the region's structures
+#include <cstring>       // std::memcpy, strnlen, sigabbrev_np
+#include <new>           // placement new of a worker's area
 #include <string>        // messages
 #include <system_error>  // std::system_error
 #include <utility>       // std::move
 
+#include "tandem/detail/launch/launcher.hpp"              // pidfd_send_signal
 #include "tandem/detail/os/futex.hpp"                     // spin_until, Clock
-#include "tandem/detail/launch/launcher.hpp"                  // pidfd_send_signal
-#include "tandem/detail/process_pool/spill.hpp"        // write_message, read_message
-#include "tandem/detail/process_pool/worker.hpp"  // worker_main, WorkerChannel
-#include "tandem/errors.hpp"                           // BrokenProcessPool, WorkerCrashed, TimeoutError
-#include "tandem/multiprocessing/context.hpp"          // resolve_default_start_method
+#include "tandem/detail/os/shared_region.hpp"             // each worker's region
+#include "tandem/detail/process_pool/reply_reader.hpp"    // ReplyReader: replies, checked
+#include "tandem/detail/process_pool/spill.hpp"           // write_message, ProtocolError
+#include "tandem/detail/process_pool/task_ring.hpp"       // WorkerArea, RingWriter
+#include "tandem/detail/process_pool/worker.hpp"          // worker_main, WorkerChannel
+#include "tandem/errors.hpp"                              // BrokenProcessPool, WorkerCrashed, TimeoutError
+#include "tandem/multiprocessing/context.hpp"             // resolve_default_start_method
 
 namespace tandem::detail::process_pool {
 
 namespace {
 
-constexpr std::uint32_t kEventTag = 0xffffffffu;
+// What an epoll event of the collector's is about: the high half of its
+// tag; the low half is the worker's index.
+enum class Source : std::uint32_t {
+    wake,    // wake_fd_: this process wants the collector's attention
+    death,   // a worker's pidfd: it ended
+    replies, // a worker's event fd: it published a reply or became ready
+};
+
+std::uint64_t tag(Source source, std::uint32_t index) noexcept {
+    return (static_cast<std::uint64_t>(source) << 32) | index;
+}
 // How long the collector polls the reply rings before it sleeps in epoll:
 // a busy pipeline's next reply is usually microseconds away.
 constexpr std::chrono::microseconds kSpinBudget{50};
@@ -56,11 +70,27 @@ std::string describe_exit(pid_t pid, int exitcode) {
     return text;
 }
 
-std::exception_ptr crashed(pid_t pid, int exitcode) {
+// `protocol_error`: why the collector killed the worker, if it did.
+std::exception_ptr crashed(pid_t pid, int exitcode, const std::string& protocol_error) {
     const int signal_number = exitcode < 0 ? -exitcode : 0;
     const int status = exitcode < 0 ? 0 : exitcode;
-    return std::make_exception_ptr(
-        WorkerCrashed(pid, signal_number, status, describe_exit(pid, exitcode) + " while running the task"));
+    std::string text = describe_exit(pid, exitcode) + " while running the task";
+    if (!protocol_error.empty()) text += " (the pool killed it: " + protocol_error + ")";
+    return std::make_exception_ptr(WorkerCrashed(pid, signal_number, status, text));
+}
+
+// The initializer's failure a worker wrote into its area: copied once, and
+// never read past the buffer, NUL or not.
+std::string initializer_failure(const WorkerArea& area) {
+    char copy[sizeof area.failure];
+    std::memcpy(copy, area.failure, sizeof copy);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    return std::string(copy, ::strnlen(copy, sizeof copy));
+}
+
+UniqueFd make_fd(int fd, const char* what) {
+    if (fd < 0) throw_errno(what);
+    return UniqueFd(fd);
 }
 
 }  // namespace
@@ -74,55 +104,89 @@ struct PoolEngine::Task {
     std::vector<std::byte> bytes;
     std::vector<UniqueFd> fds;
     std::optional<std::chrono::nanoseconds> timeout;
+    // For a task with a timeout: when it was last sent to a worker, and when
+    // it started there (the worker's word, clamped to what the parent saw).
+    std::optional<Clock::time_point> sent_at;
+    std::optional<Clock::time_point> started_at;
     std::size_t retries_left = 0;
     bool marked_running = false;
+    bool written = false;  // in its worker's request ring
     bool timed_out = false;
 };
 
 struct PoolEngine::WorkerSlot {
     std::uint32_t index = 0;
+    // The worker's region, mapped here and in that worker only; each worker
+    // started in the slot gets a new one.
+    std::optional<SharedRegion> region;
     WorkerArea* area = nullptr;
+    RingWriter requests;
+    ReplyReader replies;
     std::optional<multiprocessing::Process> process;
-    int pidfd = -1;
+    int pidfd = -1;  // the Process's; listed (private_fds.hpp) while it lives
     pid_t pid = 0;
-    UniqueFd socket;
+    PrivateFd socket;    // the parent's end of the control socket, non-blocking
+    PrivateFd event_fd;  // written by the worker when it finds the collector asleep
     SpillWriter request_spills;  // large calls to this worker
     SpillReader reply_spills;    // large replies from it
     bool alive = false;     // may be given tasks
-    bool retiring = false;  // told to stop after max_tasks_per_child
+    // Killed by the pool: its ring is not looked at again (read without the
+    // lock by the collector's spin).
+    std::atomic<bool> killed{false};
+    bool ready = false;     // the collector saw it ready: tasks go to it only then
+    bool retiring = false;  // to stop after max_tasks_per_child
+    bool stop_sent = false;
     bool killed_for_timeout = false;
+    // Why the collector killed it for breaking the protocol (empty: it did
+    // not), and the task that fails for it.
+    std::string protocol_error;
+    std::uint64_t blamed_task = 0;
+    // The last task whose reply was delivered (the collector's alone): the
+    // worker clears its current task only after publishing, so for a moment
+    // this is still current.
+    std::uint64_t last_delivered = 0;
     std::size_t dispatched = 0;
     std::deque<std::unique_ptr<Task>> in_flight;  // in the order sent
+
+    bool has_in_flight(std::uint64_t id) const noexcept {
+        return id != 0 &&
+               std::any_of(in_flight.begin(), in_flight.end(), [id](const auto& task) { return task->id == id; });
+    }
+    std::uint64_t oldest_in_flight() const noexcept { return in_flight.empty() ? 0 : in_flight.front()->id; }
 };
 
-PoolEngine::PoolEngine(EngineOptions options)
-    : options_(std::move(options)), region_(region_size(options_.workers), "tandem:process-pool") {
+PoolEngine::PoolEngine(EngineOptions options) : options_(std::move(options)) {
     // Resolved once, now: the default refuses to fork a process with several
     // threads, and the collector thread is about to exist.
     if (!options_.start_method) options_.start_method = detail::resolve_default_start_method();
     for (const UniqueFd& fd : options_.initializer_fds) initializer_fd_numbers_.push_back(fd.get());
-    new (header_of(region_.data())) PoolHeader;
-    event_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (!event_fd_) throw_errno("process pool: eventfd");
-    epoll_fd_.reset(::epoll_create1(EPOLL_CLOEXEC));
-    if (!epoll_fd_) throw_errno("process pool: epoll_create1");
+    {
+        const auto held = hold_worker_starts();  // listed before any worker can be forked
+        wake_fd_ = PrivateFd(make_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "process pool: eventfd"));
+        epoll_fd_ = PrivateFd(make_fd(::epoll_create1(EPOLL_CLOEXEC), "process pool: epoll_create1"));
+    }
     epoll_event event{};
     event.events = EPOLLIN;
-    event.data.u32 = kEventTag;
-    if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, event_fd_.get(), &event) != 0) throw_errno("process pool: epoll_ctl");
+    event.data.u64 = tag(Source::wake, 0);
+    if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, wake_fd_.get(), &event) != 0) {
+        throw_errno("process pool: epoll_ctl");
+    }
     for (std::size_t i = 0; i < options_.workers; ++i) {
         auto worker = std::make_unique<WorkerSlot>();
         worker->index = static_cast<std::uint32_t>(i);
-        worker->area = new (area_of(region_.data(), i)) WorkerArea;
         workers_.push_back(std::move(worker));
     }
     try {
         for (auto& worker : workers_) start_worker(*worker);
     } catch (...) {
+        std::lock_guard lock(mutex_);
         for (auto& worker : workers_) {
-            if (worker->process) static_cast<void>(pidfd_send_signal(worker->pidfd, SIGKILL));
+            if (!worker->process) continue;
+            static_cast<void>(pidfd_send_signal(worker->pidfd, SIGKILL));
+            worker->process->join();
+            release_process_locked(*worker);
         }
-        throw;  // each Process reaps its child as it is destroyed
+        throw;
     }
     collector_ = std::thread(&PoolEngine::collector_main, this);
 }
@@ -130,38 +194,85 @@ PoolEngine::PoolEngine(EngineOptions options)
 PoolEngine::~PoolEngine() { shutdown(true, false); }
 
 void PoolEngine::start_worker(WorkerSlot& worker) {
-    worker.area->reset();
-    int pair[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) throw_errno("process pool: socketpair");
-    UniqueFd parent_end(pair[0]);
-    UniqueFd child_end(pair[1]);
-    WorkerChannel channel{region_.fd(),   region_.size(),        worker.index, event_fd_.get(),
-                          child_end.get(), options_.initializer, initializer_fd_numbers_, nullptr};
-    multiprocessing::Process process(
-        multiprocessing::ProcessOptions{.daemon = true, .start_method = options_.start_method}, &worker_main,
-        std::move(channel));
-    process.start();
-    const int pidfd = process.sentinel();
+    std::optional<SharedRegion> region;
+    WorkerArea* area = nullptr;
+    PrivateFd socket;
+    PrivateFd event_fd;
+    std::optional<multiprocessing::Process> process;
+    {
+        // What the worker is given is made, and it is forked, while no other
+        // worker can be (private_fds.hpp).
+        const auto held = hold_worker_starts();
+        region.emplace(sizeof(WorkerArea), "tandem:pool-worker", Inherit::no);
+        area = new (region->data()) WorkerArea;
+        int pair[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) throw_errno("process pool: socketpair");
+        const UniqueFd child_end(pair[1]);
+        socket = PrivateFd(UniqueFd(pair[0]));  // listed already: a forked worker closes the parent's end
+        // The collector reads it and never waits: a worker that sends half a
+        // message is found out at once (spill.cpp). The worker's end blocks.
+        const int flags = ::fcntl(socket.get(), F_GETFL);
+        if (flags < 0 || ::fcntl(socket.get(), F_SETFL, flags | O_NONBLOCK) != 0) throw_errno("process pool: fcntl");
+        UniqueFd events = make_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "process pool: eventfd");
+        WorkerChannel channel{region->fd(),          region->size(),          events.get(), child_end.get(),
+                              options_.initializer, initializer_fd_numbers_, nullptr};
+        process.emplace(multiprocessing::ProcessOptions{.daemon = true, .start_method = options_.start_method},
+                        &worker_main, std::move(channel));
+        process->start();
+        // The worker has its copies now; the parent keeps the mapping and
+        // lists what it keeps.
+        event_fd = PrivateFd(std::move(events));
+        list_fd(process->sentinel());
+        region->close_fd();
+    }
+    const int pidfd = process->sentinel();
     epoll_event event{};
     event.events = EPOLLIN;
-    event.data.u32 = worker.index;
-    if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, pidfd, &event) != 0) {
+    event.data.u64 = tag(Source::death, worker.index);
+    const bool watched = ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, pidfd, &event) == 0;
+    event.data.u64 = tag(Source::replies, worker.index);
+    if (!watched || ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, event_fd.get(), &event) != 0) {
         const int error = errno;
-        process.kill();
-        process.join();
+        ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, pidfd, nullptr);
+        process->kill();
+        process->join();
+        {
+            const auto held = hold_worker_starts();
+            unlist_fd(pidfd);
+            process.reset();
+        }
         throw std::system_error(error, std::generic_category(), "process pool: epoll_ctl");
     }
     std::lock_guard lock(mutex_);
-    worker.pid = *process.pid();
-    worker.process.emplace(std::move(process));
+    worker.region = std::move(region);  // the previous worker's region goes now
+    worker.area = area;
+    worker.requests = RingWriter(area->requests);
+    worker.replies = ReplyReader(area->replies);
+    worker.pid = *process->pid();
+    worker.process = std::move(process);
     worker.pidfd = pidfd;
-    worker.socket = std::move(parent_end);
+    worker.socket = std::move(socket);
+    worker.event_fd = std::move(event_fd);
     worker.request_spills.reset();
     worker.reply_spills.reset();
     worker.alive = true;
+    worker.ready = false;
     worker.retiring = false;
+    worker.stop_sent = false;
+    worker.killed.store(false, std::memory_order_relaxed);
     worker.killed_for_timeout = false;
+    worker.protocol_error.clear();
+    worker.blamed_task = 0;
+    worker.last_delivered = 0;
     worker.dispatched = 0;
+}
+
+void PoolEngine::release_process_locked(WorkerSlot& worker) noexcept {
+    // Unlisted and closed with no worker forked in between (private_fds.hpp).
+    const auto held = hold_worker_starts();
+    unlist_fd(worker.pidfd);
+    worker.process.reset();
+    worker.pidfd = -1;
 }
 
 // --- submitting and dispatching -----------------------------------------------------------
@@ -212,50 +323,82 @@ void PoolEngine::dispatch_locked(Failures& failed) {
             if (!run) continue;  // cancelled while queued: dropped, as Python does
             task->marked_running = true;
         }
-        Task& sent = *task;
-        if (!send_task_locked(*chosen, sent)) {
-            // The worker is gone (its control socket broke); its death is
-            // handled from its pidfd. The task was never started.
-            chosen->alive = false;
-            queue_.push_front(std::move(task));
-            continue;
-        }
+        const bool timed = task->timeout.has_value();
+        task->written = false;
         chosen->in_flight.push_back(std::move(task));
         ++chosen->dispatched;
         if (options_.max_tasks_per_child && chosen->dispatched >= *options_.max_tasks_per_child) {
-            send_stop_locked(*chosen);
             chosen->retiring = true;
         }
-        if (sent.timeout) wake_collector();  // it must bound its sleep by this deadline
+        send_pending_locked(*chosen);
+        if (timed) wake_collector();  // it must bound its sleep by this deadline
     }
 }
 
+void PoolEngine::send_pending_locked(WorkerSlot& worker) {
+    // A worker is handed tasks at once (their futures run, as Python's do),
+    // but they are written to its ring only once the collector saw it ready:
+    // no task of the pool runs in it before, so what it says of its start-up
+    // until then comes from tandem and the initializer alone.
+    if (!worker.ready || !worker.alive) return;
+    for (auto& task : worker.in_flight) {
+        // On failure the worker is killed; its death hands its tasks back.
+        if (!task->written && !send_task_locked(worker, *task)) return;
+    }
+    if (worker.retiring && !worker.stop_sent) send_stop_locked(worker);
+}
+
 bool PoolEngine::send_task_locked(WorkerSlot& worker, Task& task) {
-    Ring& ring = worker.area->requests;
-    if (ring.full()) return false;
-    SlotHeader* slot = ring.producer_slot();
+    // Never full while the worker keeps to the protocol: kDispatchDepth tasks
+    // and a stop message fit.
+    if (worker.requests.corrupt() || worker.requests.full()) {
+        kill_worker_locked(worker, "its request ring was written over", worker.oldest_in_flight());
+        return false;
+    }
+    SlotHeader* slot = worker.requests.slot();
     slot->task_id = task.id;
     slot->kind = MessageKind::call;
     std::vector<int> fds;
     for (const UniqueFd& fd : task.fds) fds.push_back(fd.get());
     try {
-        write_message(*slot, task.bytes, fds, worker.request_spills, ring, worker.socket.get());
+        write_message(*slot, task.bytes, fds, worker.request_spills, worker.requests, worker.socket.get());
     } catch (const std::system_error&) {
+        // Gone, or no longer reading its control socket.
+        kill_worker_locked(worker);
         return false;
     }
-    if (ring.publish()) wake_shared(ring.consumer_sleeping);
+    if (task.timeout) {
+        task.sent_at = Clock::now();
+        task.started_at.reset();
+    }
+    task.written = true;
+    if (worker.requests.publish()) wake_shared(worker.area->requests.consumer_sleeping);
     return true;
 }
 
 void PoolEngine::send_stop_locked(WorkerSlot& worker) {
-    Ring& ring = worker.area->requests;
-    if (ring.full()) return;  // cannot happen: kDispatchDepth + 1 < kRingSlots
-    SlotHeader* slot = ring.producer_slot();
+    if (worker.stop_sent) return;
+    worker.stop_sent = true;
+    if (worker.requests.corrupt() || worker.requests.full()) {
+        kill_worker_locked(worker, "its request ring was written over", worker.oldest_in_flight());
+        return;
+    }
+    SlotHeader* slot = worker.requests.slot();
     slot->task_id = 0;
     slot->kind = MessageKind::stop;
     slot->carrier = Carrier::slot;
     slot->size = 0;
-    if (ring.publish()) wake_shared(ring.consumer_sleeping);
+    if (worker.requests.publish()) wake_shared(worker.area->requests.consumer_sleeping);
+}
+
+void PoolEngine::kill_worker_locked(WorkerSlot& worker, const std::string& protocol_error, std::uint64_t blamed) {
+    worker.alive = false;
+    worker.killed.store(true, std::memory_order_relaxed);
+    if (!protocol_error.empty() && worker.protocol_error.empty()) {
+        worker.protocol_error = protocol_error;
+        worker.blamed_task = blamed;
+    }
+    static_cast<void>(pidfd_send_signal(worker.pidfd, SIGKILL));
 }
 
 void PoolEngine::break_pool_locked(const std::string& reason, Failures& failed) {
@@ -342,7 +485,7 @@ void PoolEngine::join_collector() {
 
 void PoolEngine::wake_collector() noexcept {
     const std::uint64_t one = 1;
-    [[maybe_unused]] const auto written = ::write(event_fd_.get(), &one, sizeof one);
+    [[maybe_unused]] const auto written = ::write(wake_fd_.get(), &one, sizeof one);
 }
 
 std::vector<pid_t> PoolEngine::worker_pids() const {
@@ -384,19 +527,42 @@ void PoolEngine::collector_main() {
     finish_workers();
 }
 
-bool PoolEngine::any_reply_waiting() const noexcept {
+bool PoolEngine::work_waiting() const noexcept {
     for (const auto& worker : workers_) {
-        const Ring& replies = worker->area->replies;
-        if (!replies.empty() && !replies.corrupt()) return true;
+        if (!worker->process || worker->killed.load(std::memory_order_relaxed)) continue;
+        if (worker->replies.waiting()) return true;
+        if (!worker->ready && worker->area->phase.load(std::memory_order_seq_cst) == WorkerPhase::ready) return true;
     }
     return false;
 }
 
+void PoolEngine::set_collector_sleeping(bool sleeping) noexcept {
+    // In every worker's area: a worker sees only its own flag, so it can
+    // delay only its own replies.
+    for (const auto& worker : workers_) {
+        if (!worker->process) continue;
+        worker->area->collector_sleeping.store(sleeping ? 1 : 0,
+                                               sleeping ? std::memory_order_seq_cst : std::memory_order_relaxed);
+    }
+}
+
+bool PoolEngine::note_ready_workers() {
+    bool any = false;
+    for (auto& worker : workers_) {
+        if (!worker->process || worker->ready) continue;
+        if (worker->area->phase.load(std::memory_order_seq_cst) != WorkerPhase::ready) continue;
+        std::lock_guard lock(mutex_);
+        worker->ready = true;
+        send_pending_locked(*worker);
+        any = true;
+    }
+    return any;
+}
+
 void PoolEngine::collect() {
-    PoolHeader& header = *header_of(region_.data());
     epoll_event events[64];
     for (;;) {
-        bool progress = false;
+        bool progress = note_ready_workers();
         for (auto& worker : workers_) {
             if (worker->process && drain_replies(*worker)) progress = true;
         }
@@ -414,10 +580,10 @@ void PoolEngine::collect() {
             if (finished_locked()) return;
         }
         if (progress) continue;
-        if (spin_until([this] { return any_reply_waiting(); }, kSpinBudget)) continue;
-        header.collector_sleeping.store(1, std::memory_order_seq_cst);
-        if (any_reply_waiting()) {
-            header.collector_sleeping.store(0, std::memory_order_relaxed);
+        if (spin_until([this] { return work_waiting(); }, kSpinBudget)) continue;
+        set_collector_sleeping(true);
+        if (work_waiting()) {
+            set_collector_sleeping(false);
             continue;
         }
         int timeout_ms = -1;
@@ -426,51 +592,67 @@ void PoolEngine::collect() {
             timeout_ms = static_cast<int>(std::clamp<long long>(left, 0, 60'000));
         }
         const int ready = ::epoll_wait(epoll_fd_.get(), events, 64, timeout_ms);
-        header.collector_sleeping.store(0, std::memory_order_relaxed);
+        set_collector_sleeping(false);
         if (ready < 0) {
             if (errno == EINTR) continue;
             throw_errno("process pool: epoll_wait");
         }
         for (int i = 0; i < ready; ++i) {
-            const std::uint32_t tag = events[i].data.u32;
-            if (tag == kEventTag) {
-                std::uint64_t count = 0;
-                [[maybe_unused]] const auto got = ::read(event_fd_.get(), &count, sizeof count);
-            } else if (tag < workers_.size()) {
-                handle_death(*workers_[tag]);
+            const auto source = static_cast<Source>(events[i].data.u64 >> 32);
+            const auto index = static_cast<std::uint32_t>(events[i].data.u64);
+            std::uint64_t count = 0;
+            if (source == Source::wake) {
+                [[maybe_unused]] const auto got = ::read(wake_fd_.get(), &count, sizeof count);
+            } else if (index < workers_.size() && source == Source::replies) {
+                [[maybe_unused]] const auto got = ::read(workers_[index]->event_fd.get(), &count, sizeof count);
+            } else if (index < workers_.size() && source == Source::death) {
+                handle_death(*workers_[index]);
             }
         }
     }
 }
 
 bool PoolEngine::drain_replies(WorkerSlot& worker) {
-    Ring& replies = worker.area->replies;
     bool any = false;
-    while (!replies.empty()) {
-        if (replies.corrupt()) {
-            // Its task fails as a crash once the pidfd reports the death.
-            static_cast<void>(pidfd_send_signal(worker.pidfd, SIGKILL));
-            return any;
-        }
-        SlotHeader* slot = replies.consumer_slot();
+    while (worker.replies.waiting()) {
+        // The reply must be for the oldest task in flight: taken out now (one
+        // lock per reply; only this thread removes tasks from in_flight), put
+        // back if the reply turns out not to be there.
         std::unique_ptr<Task> task;
         {
             std::lock_guard lock(mutex_);
-            if (!worker.in_flight.empty() && worker.in_flight.front()->id == slot->task_id) {
+            if (!worker.protocol_error.empty()) return any;  // its ring is not read again
+            if (!worker.in_flight.empty()) {
                 task = std::move(worker.in_flight.front());
                 worker.in_flight.pop_front();
             }
         }
+        const std::uint64_t expected = task ? task->id : 0;
+        std::optional<Reply> reply;
+        std::string broken;
         try {
-            if (slot->kind != MessageKind::result && slot->kind != MessageKind::raised) {
-                throw FrameError("process pool: unknown reply kind");
-            }
-            const SlotMessage message = read_message(*slot, worker.reply_spills, worker.socket.get());
-            if (task) task->deliver(*task->future, slot->kind == MessageKind::raised, message.bytes);
-        } catch (...) {
-            if (task) task->future->try_set_exception(std::current_exception());
+            reply = worker.replies.next(expected, worker.reply_spills, worker.socket.get());
+        } catch (const ProtocolError& error) {
+            broken = error.what();
         }
-        replies.consume();
+        if (!reply) {  // a ProtocolError, or a count moved back since waiting()
+            std::lock_guard lock(mutex_);
+            if (task) worker.in_flight.push_front(std::move(task));
+            if (!broken.empty()) kill_worker_locked(worker, broken, expected);
+            return any;
+        }
+        worker.last_delivered = reply->task_id;
+        if (reply->error) {
+            task->future->try_set_exception(reply->error);
+        } else {
+            try {
+                task->deliver(*task->future, reply->raised, reply->message.bytes);
+            } catch (...) {
+                task->future->try_set_exception(std::current_exception());
+            }
+        }
+        reply.reset();  // unmaps a memfd message before its slot is the worker's again
+        worker.replies.consume();
         any = true;
     }
     return any;
@@ -481,25 +663,33 @@ std::optional<std::chrono::steady_clock::time_point> PoolEngine::check_timeouts(
     const auto now = Clock::now();
     std::lock_guard lock(mutex_);
     for (auto& worker : workers_) {
-        if (!worker->process || worker->killed_for_timeout) continue;
+        if (!worker->process || !worker->alive) continue;
+        // Read once; it must name a task this worker was sent (or the one
+        // whose reply was just delivered: the worker clears it after).
         const std::uint64_t current = worker->area->current_task.load(std::memory_order_seq_cst);
+        if (current != 0 && current != worker->last_delivered && !worker->has_in_flight(current)) {
+            kill_worker_locked(*worker, "it named a task it was not sent as the one it runs",
+                               worker->oldest_in_flight());
+            continue;
+        }
         for (auto& task : worker->in_flight) {
             if (!task->timeout) continue;
-            Clock::time_point deadline;
-            if (task->id == current) {
-                const auto started = Clock::time_point(
-                    std::chrono::nanoseconds(worker->area->started_ns.load(std::memory_order_relaxed)));
-                deadline = started + std::chrono::duration_cast<Clock::duration>(*task->timeout);
-                if (deadline <= now) {
-                    task->timed_out = true;
-                    worker->killed_for_timeout = true;
-                    worker->alive = false;
-                    static_cast<void>(pidfd_send_signal(worker->pidfd, SIGKILL));
-                    break;
-                }
-            } else {
-                // Not started: its deadline is at least a full timeout away.
-                deadline = now + std::chrono::duration_cast<Clock::duration>(*task->timeout);
+            const auto timeout = std::chrono::duration_cast<Clock::duration>(*task->timeout);
+            if (!task->started_at && task->id == current) {
+                // The worker's word, but no earlier than the task was sent and
+                // no later than now: a worker cannot stretch a deadline, nor
+                // bring it forward beyond its own task.
+                const Clock::time_point said{std::chrono::duration_cast<Clock::duration>(
+                    std::chrono::nanoseconds(worker->area->started_ns.load(std::memory_order_relaxed)))};
+                task->started_at = std::clamp(said, task->sent_at.value_or(now), now);
+            }
+            // Not started: its deadline is at least a full timeout away.
+            const Clock::time_point deadline = task->started_at ? *task->started_at + timeout : now + timeout;
+            if (deadline <= now) {
+                task->timed_out = true;
+                worker->killed_for_timeout = true;
+                kill_worker_locked(*worker);
+                break;
             }
             if (!earliest || deadline < *earliest) earliest = deadline;
         }
@@ -513,6 +703,7 @@ void PoolEngine::handle_death(WorkerSlot& worker) {
     if (::poll(&gone, 1, 0) != 1) return;  // not dead after all
     drain_replies(worker);
     ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, worker.pidfd, nullptr);
+    ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, worker.event_fd.get(), nullptr);
     worker.process->join();
     const int exitcode = worker.process->exitcode().value_or(-SIGKILL);
     const pid_t pid = worker.pid;
@@ -522,30 +713,37 @@ void PoolEngine::handle_death(WorkerSlot& worker) {
     {
         std::lock_guard lock(mutex_);
         worker.alive = false;
+        // The task to blame: the one the collector killed it over, else the
+        // one it said it ran if it was sent that one; a worker that named
+        // another task lied about the one it ran, the oldest it was sent.
         const std::uint64_t current = worker.area->current_task.load(std::memory_order_seq_cst);
-        const WorkerPhase phase = worker.area->phase.load(std::memory_order_seq_cst);
+        std::uint64_t blamed = 0;
+        if (!worker.protocol_error.empty()) {
+            blamed = worker.blamed_task;
+        } else if (worker.has_in_flight(current)) {
+            blamed = current;
+        } else if (current != 0 && current != worker.last_delivered) {
+            blamed = worker.oldest_in_flight();
+        }
         std::unique_ptr<Task> running;
         auto tasks = std::move(worker.in_flight);
         worker.in_flight.clear();
         for (auto it = tasks.rbegin(); it != tasks.rend(); ++it) {
-            if (current != 0 && (*it)->id == current) {
-                running = std::move(*it);
-            } else if (terminate_signal_ != 0) {
+            if (terminate_signal_ != 0) {
                 failed.emplace_back(std::move(*it), std::make_exception_ptr(BrokenProcessPool(
                                                         "the pool's workers were terminated")));
+            } else if ((*it)->timed_out) {
+                failed.emplace_back(std::move(*it), std::make_exception_ptr(TimeoutError(
+                                                        "the task ran past its timeout; " +
+                                                        describe_exit(pid, exitcode) + " and was replaced")));
+            } else if ((*it)->id == blamed) {
+                running = std::move(*it);
             } else {
                 queue_.push_front(std::move(*it));  // never started: runs elsewhere
             }
         }
         if (running) {
-            if (terminate_signal_ != 0) {
-                failed.emplace_back(std::move(running), std::make_exception_ptr(BrokenProcessPool(
-                                                            "the pool's workers were terminated")));
-            } else if (running->timed_out) {
-                failed.emplace_back(std::move(running), std::make_exception_ptr(TimeoutError(
-                                                            "the task ran past its timeout; " +
-                                                            describe_exit(pid, exitcode) + " and was replaced")));
-            } else if (worker.killed_for_timeout) {
+            if (worker.killed_for_timeout) {
                 // Another task of this worker overran its timeout; this one
                 // started just before the kill landed and is not to blame.
                 queue_.push_front(std::move(running));
@@ -553,11 +751,15 @@ void PoolEngine::handle_death(WorkerSlot& worker) {
                 --running->retries_left;
                 queue_.push_front(std::move(running));
             } else {
-                failed.emplace_back(std::move(running), crashed(pid, exitcode));
+                failed.emplace_back(std::move(running), crashed(pid, exitcode, worker.protocol_error));
             }
         }
+        // What the worker says of its start-up counts only until the
+        // collector saw it ready: no task of the pool ran in it before.
+        const WorkerPhase phase =
+            worker.ready ? WorkerPhase::ready : worker.area->phase.load(std::memory_order_seq_cst);
         if (phase == WorkerPhase::init_failed) {
-            break_pool_locked(std::string("a worker's initializer failed: ") + worker.area->failure, failed);
+            break_pool_locked("a worker's initializer failed: " + initializer_failure(*worker.area), failed);
         } else if (phase == WorkerPhase::ready) {
             failed_starts_ = 0;
         } else if (exitcode != -SIGKILL && terminate_signal_ == 0 && !worker.retiring) {
@@ -567,9 +769,11 @@ void PoolEngine::handle_death(WorkerSlot& worker) {
             }
         }
         replace = !broken_ && terminate_signal_ == 0 && !(shutting_down_ && queue_.empty());
-        worker.process.reset();  // reaped above
+        release_process_locked(worker);  // reaped above
         worker.socket.reset();
-        worker.pidfd = -1;
+        worker.event_fd.reset();
+        worker.request_spills.reset();
+        worker.reply_spills.reset();
     }
     fail_all(failed);
     if (replace) replace_worker(worker);
@@ -610,10 +814,11 @@ void PoolEngine::finish_workers() {
         if (!worker->process) continue;
         worker->process->join();
         ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, worker->pidfd, nullptr);
+        ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, worker->event_fd.get(), nullptr);
         std::lock_guard lock(mutex_);
-        worker->process.reset();
+        release_process_locked(*worker);
         worker->socket.reset();
-        worker->pidfd = -1;
+        worker->event_fd.reset();
     }
 }
 

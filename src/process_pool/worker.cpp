@@ -5,6 +5,7 @@
 #include <fcntl.h>       // fcntl(F_DUPFD_CLOEXEC)
 #include <unistd.h>      // write
 
+#include <atomic>        // the area's flags
 #include <chrono>        // task start times
 #include <csignal>       // signal(SIGINT, SIG_IGN)
 #include <cstring>       // std::strncpy
@@ -15,12 +16,13 @@
 #include <utility>       // std::move
 #include <vector>        // descriptors
 
-#include "tandem/detail/os/futex.hpp"                   // spin_until, cpu_relax
-#include "tandem/detail/launch/launcher.hpp"                // describe_exception
+#include "tandem/detail/launch/launcher.hpp"          // describe_exception
+#include "tandem/detail/os/futex.hpp"                // spin_until, cpu_relax
+#include "tandem/detail/os/shared_region.hpp"        // SharedRegion: the worker's area
 #include "tandem/detail/process_pool/spill.hpp"      // write_message, read_message
-#include "tandem/detail/process_pool/task_ring.hpp"  // the region's layout, rings
-#include "tandem/detail/wire/remote_call.hpp"             // run_call, raised_outcome, CallOutcome
-#include "tandem/detail/os/shared_region.hpp"           // SharedRegion: the pool's region
+#include "tandem/detail/process_pool/task_ring.hpp"  // WorkerArea, RingReader, RingWriter
+#include "tandem/detail/wire/fd_passing.hpp"         // kMaxPassedFds
+#include "tandem/detail/wire/remote_call.hpp"        // run_call, raised_outcome, CallOutcome
 #include "tandem/errors.hpp"                         // FrameError
 
 namespace tandem::detail::process_pool {
@@ -40,12 +42,21 @@ std::int64_t now_ns() noexcept {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
 }
 
+SharedRegion map_area(const WorkerChannel& channel) {
+    if (channel.region_size != sizeof(WorkerArea)) throw FrameError("pool worker: a region of the wrong size");
+    SharedRegion region =
+        SharedRegion::from_fd(duplicate(channel.region_fd).release(), channel.region_size, Inherit::no);
+    region.close_fd();
+    return region;
+}
+
 class Worker {
 public:
     explicit Worker(const WorkerChannel& channel)
-        : region_(SharedRegion::from_fd(duplicate(channel.region_fd).release(), channel.region_size)),
-          header_(header_of(region_.data())),
-          area_(area_of(region_.data(), channel.index)),
+        : region_(map_area(channel)),
+          area_(reinterpret_cast<WorkerArea*>(region_.data())),
+          requests_(area_->requests),
+          replies_(area_->replies),
           event_fd_(channel.event_fd),
           socket_fd_(channel.socket_fd) {}
 
@@ -75,41 +86,43 @@ public:
     }
 
     void serve() {
-        Ring& requests = area_->requests;
         for (;;) {
-            wait_for_request(requests);
-            SlotHeader* slot = requests.consumer_slot();
-            if (slot->kind == MessageKind::stop) {
-                requests.consume();
+            wait_for_request();
+            const std::byte* slot = requests_.slot();
+            const SlotHeader header = copy_header(slot);
+            if (header.kind == MessageKind::stop) {
+                requests_.consume();
                 return;
             }
-            const std::uint64_t id = slot->task_id;
             area_->started_ns.store(now_ns(), std::memory_order_relaxed);
-            area_->current_task.store(id, std::memory_order_seq_cst);
-            CallOutcome outcome = run(slot);
-            requests.consume();
-            reply(id, outcome);
+            area_->current_task.store(header.task_id, std::memory_order_seq_cst);
+            CallOutcome outcome = run(header, slot);
+            requests_.consume();
+            reply(header.task_id, outcome);
             area_->current_task.store(0, std::memory_order_release);
         }
     }
 
 private:
-    void wait_for_request(Ring& requests) {
-        check(requests);
-        while (!spin_until([&requests] { return !requests.empty(); }, kSpinBudget)) {
-            requests.consumer_sleeping.store(1, std::memory_order_seq_cst);
-            if (!requests.empty()) {
-                requests.consumer_sleeping.store(0, std::memory_order_relaxed);
+    void wait_for_request() {
+        // A task that wrote over this worker's area leaves rings that cannot
+        // be trusted: the worker dies, and the parent fails the task as a crash.
+        if (requests_.corrupt()) exit_child(kCorruptRingStatus);
+        while (!spin_until([this] { return !requests_.empty(); }, kSpinBudget)) {
+            std::atomic<std::uint32_t>& sleeping = area_->requests.consumer_sleeping;
+            sleeping.store(1, std::memory_order_seq_cst);
+            if (!requests_.empty()) {
+                sleeping.store(0, std::memory_order_relaxed);
                 return;
             }
-            wait_shared(requests.consumer_sleeping, 1);
+            wait_shared(sleeping, 1);
         }
     }
 
-    CallOutcome run(SlotHeader* slot) {
+    CallOutcome run(const SlotHeader& header, const std::byte* slot) {
         try {
-            if (slot->kind != MessageKind::call) throw FrameError("pool worker: unknown request kind");
-            SlotMessage message = read_message(*slot, request_spills_, socket_fd_);
+            if (header.kind != MessageKind::call) throw FrameError("pool worker: unknown request kind");
+            SlotMessage message = read_message(header, payload_of(slot), request_spills_, socket_fd_, kMaxPassedFds);
             HandoffReader in(message.bytes, std::move(message.fds));
             return run_call(in);
         } catch (...) {
@@ -118,27 +131,24 @@ private:
     }
 
     void reply(std::uint64_t id, const CallOutcome& outcome) {
-        Ring& replies = area_->replies;
-        // The parent never has more tasks in flight than the ring has slots.
-        check(replies);
-        while (replies.full()) cpu_relax();
-        SlotHeader* slot = replies.producer_slot();
+        // The parent never has more tasks in flight than the ring has slots:
+        // full means a slow parent, or (corrupt) a task that wrote over it.
+        while (replies_.full()) {
+            if (replies_.corrupt()) exit_child(kCorruptRingStatus);
+            cpu_relax();
+        }
+        if (replies_.corrupt()) exit_child(kCorruptRingStatus);
+        SlotHeader* slot = replies_.slot();
         slot->task_id = id;
         slot->kind = outcome.raised ? MessageKind::raised : MessageKind::result;
-        write_message(*slot, outcome.payload, {}, reply_spills_, replies, socket_fd_);
-        replies.publish();
+        write_message(*slot, outcome.payload, {}, reply_spills_, replies_, socket_fd_);
+        replies_.publish();
         notify_parent();
     }
 
-    // A task that wrote over the pool's memory leaves rings that cannot be
-    // trusted: this worker dies, and the parent fails the task as a crash.
-    static void check(const Ring& ring) noexcept {
-        if (ring.corrupt()) exit_child(kCorruptRingStatus);
-    }
-
     void notify_parent() noexcept {
-        if (header_->collector_sleeping.load(std::memory_order_seq_cst) != 0 &&
-            header_->collector_sleeping.exchange(0, std::memory_order_seq_cst) != 0) {
+        std::atomic<std::uint32_t>& sleeping = area_->collector_sleeping;
+        if (sleeping.load(std::memory_order_seq_cst) != 0 && sleeping.exchange(0, std::memory_order_seq_cst) != 0) {
             const std::uint64_t one = 1;
             // An eventfd write only fails on counter overflow, which the
             // collector's reads rule out.
@@ -147,8 +157,9 @@ private:
     }
 
     SharedRegion region_;
-    PoolHeader* header_;
     WorkerArea* area_;
+    RingReader requests_;
+    RingWriter replies_;
     int event_fd_;
     int socket_fd_;
     SpillReader request_spills_;

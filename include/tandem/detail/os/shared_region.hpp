@@ -1,11 +1,19 @@
 // Internal: anonymous shared memory that every tandem shared object lives in.
 //
-// A SharedRegion is a memfd (close-on-exec), sized with ftruncate and mapped
-// MAP_SHARED. It has no name in /dev/shm, so nothing can leak: the kernel frees
-// the memory when the last descriptor and the last mapping in any process are
-// gone. A forked child inherits the mapping; another process (spawn,
-// forkserver) receives the descriptor over a Unix socket (SCM_RIGHTS) and maps
-// it with SharedRegion::from_fd.
+// A SharedRegion is a memfd (close-on-exec), sized with ftruncate, sealed
+// against any change of size and mapped MAP_SHARED. It has no name in
+// /dev/shm, so nothing can leak: the kernel frees the memory when the last
+// descriptor and the last mapping in any process are gone. A forked child
+// inherits the mapping (unless it was made with Inherit::no); another process
+// (spawn, forkserver) receives the descriptor over a Unix socket (SCM_RIGHTS)
+// and maps it with SharedRegion::from_fd.
+//
+// The seals (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) are why a process
+// may map memory that another, less trusted process holds a descriptor to:
+// a memfd truncated under a mapping makes every access past the new end a
+// SIGBUS in every process that maps it. Sealed, ftruncate fails with EPERM
+// for everyone, and from_fd refuses a descriptor without these seals, so
+// whatever a peer sends cannot shrink later.
 //
 // Shared objects (multiprocessing::Lock, Value<T>, ...) are placement-constructed
 // at an offset in a region, so any of them is described across processes by
@@ -24,20 +32,28 @@
 
 namespace tandem::detail {
 
-/// Anonymous shared memory: a memfd and its MAP_SHARED mapping. Move-only;
-/// the destructor unmaps and closes.
+/// Whether a child made by fork() keeps a region's mapping.
+enum class Inherit {
+    yes,  ///< the child shares the memory (a Lock or Queue used after fork)
+    no,   ///< MADV_DONTFORK: the child has nothing at that address
+};
+
+/// Anonymous shared memory: a sealed memfd and its MAP_SHARED mapping.
+/// Move-only; the destructor unmaps and closes.
 class SharedRegion {
 public:
     /// Creates `size` bytes of zeroed shared memory (at least one byte is
-    /// mapped). `label` names the memfd in /proc/PID/fd, for debugging only.
-    /// Throws std::system_error when the kernel refuses.
-    explicit SharedRegion(std::size_t size, const char* label = "tandem");
+    /// mapped), sealed at that size. `label` names the memfd in
+    /// /proc/PID/fd and /proc/PID/maps, for debugging only. Throws
+    /// std::system_error when the kernel refuses.
+    explicit SharedRegion(std::size_t size, const char* label = "tandem", Inherit inherit = Inherit::yes);
 
     /// Maps `size` bytes of a region another process created, from a
     /// descriptor it sent. Takes ownership of `fd` (closed on failure too).
-    /// Throws ValueError if the memory object is smaller than `size`,
+    /// Throws ValueError if `fd` is not a memfd sealed as the constructor
+    /// seals it (so its size can never change) or is smaller than `size`,
     /// std::system_error if it cannot be inspected or mapped.
-    static SharedRegion from_fd(int fd, std::size_t size);
+    static SharedRegion from_fd(int fd, std::size_t size, Inherit inherit = Inherit::yes);
 
     SharedRegion(SharedRegion&& other) noexcept;
     SharedRegion& operator=(SharedRegion&& other) noexcept;
@@ -49,8 +65,14 @@ public:
     std::byte* data() const noexcept { return data_; }
     /// The mapped size in bytes, as requested.
     std::size_t size() const noexcept { return size_; }
-    /// The memfd behind the mapping (close-on-exec); still owned by the region.
+    /// The memfd behind the mapping (close-on-exec); still owned by the
+    /// region. -1 after close_fd().
     int fd() const noexcept { return fd_; }
+
+    /// Closes the memfd and keeps the mapping: for memory whose descriptor
+    /// was handed over and must not stay open here (a forked child would
+    /// inherit it).
+    void close_fd() noexcept;
 
 private:
     SharedRegion(int fd, std::byte* data, std::size_t size) noexcept : fd_(fd), data_(data), size_(size) {}

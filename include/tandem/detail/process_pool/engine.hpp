@@ -2,27 +2,36 @@
 // it, multiprocessing::Pool).
 //
 // The engine owns the workers (multiprocessing::Process objects running
-// worker_main), the shared region with their rings (task_ring.hpp), a queue
-// of tasks not yet handed to a worker, and one collector thread.
+// worker_main), one shared region per worker with its rings (task_ring.hpp),
+// a queue of tasks not yet handed to a worker, and one collector thread.
 //
 // A task's journey: submit() encodes the call (remote_call.hpp) and queues
 // it; dispatch hands queued tasks to workers that have fewer than
-// kDispatchDepth tasks in flight, marking each future running, by writing
-// the request ring (or a memfd plus a ring slot when the call is large or
-// carries descriptors). The collector drains the reply rings, completes the
-// futures (decoding each result with the task's Deliver function, made for
-// its result type), and dispatches more. It sleeps in epoll over one eventfd
-// (written by a worker only when the collector said it sleeps) and every
-// worker's pidfd.
+// kDispatchDepth tasks in flight, marking each future running, and writes
+// them to a worker's request ring (or a memfd plus a ring slot when the call
+// is large or carries descriptors) once the collector saw it ready. The
+// collector drains the reply rings (reply_reader.hpp), completes the futures
+// (decoding each result with the task's Deliver function, made for its
+// result type), and dispatches more. It sleeps in epoll over each worker's
+// event fd (written by the worker only when the collector said it sleeps)
+// and pidfd, and its own wake-up eventfd.
 //
 // When a pidfd fires the worker is dead: replies it published are delivered,
 // the task whose id it had written as current fails with WorkerCrashed (or
 // TimeoutError if the collector killed it for overrunning its timeout, or
 // is queued again while it has retries left), the tasks it had not started
-// go back to the front of the queue, and a new worker takes the slot. Only
-// a worker that dies before finishing its initializer counts towards a
-// crash loop: a failed initializer, or three such deaths in a row, break the
-// pool (BrokenProcessPool for every pending future and every later submit).
+// go back to the front of the queue, and a new worker, with a new region,
+// takes the slot. Only a worker that dies before it said it was ready counts
+// towards a crash loop: a failed initializer, or three such deaths in a row,
+// break the pool (BrokenProcessPool for every pending future and every later
+// submit).
+//
+// Nothing a worker writes is believed unchecked (docs/design.md, "Shared
+// memory and workers"): its current task must be one it was sent, its start
+// time is clamped to what the parent saw, its start-up phase counts only
+// until the parent saw it ready, its replies must come in order. A worker
+// that breaks the protocol is killed and fails only its own task, with
+// WorkerCrashed; the collector never waits on a worker's control socket.
 #pragma once
 
 #include <sys/types.h>  // pid_t
@@ -41,12 +50,11 @@
 #include <utility>      // std::pair
 #include <vector>       // workers, descriptors
 
-#include "tandem/detail/future/future_state.hpp"            // FutureStateBase, StatePtr
-#include "tandem/detail/wire/handoff.hpp"                 // HandoffWriter: an encoded call
-#include "tandem/detail/process_pool/task_ring.hpp"  // WorkerArea, Ring
-#include "tandem/detail/os/shared_region.hpp"           // the pool's region
-#include "tandem/detail/os/unique_fd.hpp"               // eventfd, epoll, sockets
-#include "tandem/multiprocessing/process.hpp"        // the workers, StartMethod
+#include "tandem/detail/future/future_state.hpp"        // FutureStateBase, StatePtr
+#include "tandem/detail/os/unique_fd.hpp"              // the initializer's descriptors
+#include "tandem/detail/process_pool/private_fds.hpp"  // PrivateFd: epoll, the wake-up eventfd
+#include "tandem/detail/wire/handoff.hpp"              // HandoffWriter: an encoded call
+#include "tandem/multiprocessing/process.hpp"          // the workers, StartMethod
 
 namespace tandem::detail::process_pool {
 
@@ -111,20 +119,25 @@ private:
 
     // Called with mutex_ held.
     void dispatch_locked(Failures& failed);
+    void send_pending_locked(WorkerSlot& worker);
     bool send_task_locked(WorkerSlot& worker, Task& task);
     void send_stop_locked(WorkerSlot& worker);
+    void kill_worker_locked(WorkerSlot& worker, const std::string& protocol_error = {}, std::uint64_t blamed = 0);
     void break_pool_locked(const std::string& reason, Failures& failed);
     bool finished_locked() const;
     std::vector<std::unique_ptr<Task>> take_cancellable_locked();
+    static void release_process_locked(WorkerSlot& worker) noexcept;
 
     void start_worker(WorkerSlot& worker);
     void replace_worker(WorkerSlot& worker);
     void collector_main();
     void collect();
+    bool note_ready_workers();
     bool drain_replies(WorkerSlot& worker);
     void handle_death(WorkerSlot& worker);
     std::optional<std::chrono::steady_clock::time_point> check_timeouts();
-    bool any_reply_waiting() const noexcept;
+    bool work_waiting() const noexcept;
+    void set_collector_sleeping(bool sleeping) noexcept;
     void finish_workers();
     void wake_collector() noexcept;
     void join_collector();
@@ -133,9 +146,8 @@ private:
 
     EngineOptions options_;
     std::vector<int> initializer_fd_numbers_;
-    SharedRegion region_;
-    UniqueFd event_fd_;
-    UniqueFd epoll_fd_;
+    PrivateFd wake_fd_;  // wakes the collector from this process (shutdown, a task with a timeout)
+    PrivateFd epoll_fd_;
 
     mutable std::mutex mutex_;
     std::deque<std::unique_ptr<Task>> queue_;

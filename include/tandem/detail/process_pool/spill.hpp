@@ -17,15 +17,24 @@
 // arguments are decoded by then); the collector consumes a reply after
 // delivering it. So the writer needs no message back, only the ring's tail.
 //
+// Every memfd is sealed at its size by its maker (SharedRegion) and mapped by
+// the reader only after from_fd has checked the seals and the size, so a
+// peer that truncates a buffer it can reach gets EPERM instead of a SIGBUS in
+// the other process, and a memfd that a peer made unsealed is a FrameError.
+// The descriptors themselves are open only while hold_worker_starts() is
+// held (private_fds.hpp): a writer closes its copy once sent, a reader once
+// mapped, so no forked worker ever inherits another's.
+//
 // write_message() and read_message() choose and undo the carrier of a
 // message (task_ring.hpp's Carrier); both sides of the pool use only them:
 //
-//     SlotHeader* slot = ring.producer_slot();                          // writer
+//     SlotHeader* slot = ring.slot();                                   // writer
 //     slot->task_id = id;
 //     slot->kind = MessageKind::result;
 //     write_message(*slot, bytes, {}, spill_writer, ring, socket);
 //     ring.publish();
-//     SlotMessage message = read_message(*ring.consumer_slot(), spill_reader, socket);  // reader
+//     const SlotHeader header = copy_header(reader.slot());              // reader
+//     SlotMessage message = read_message(header, payload_of(reader.slot()), spill_reader, socket, 0);
 #pragma once
 
 #include <array>     // the buffers
@@ -35,9 +44,10 @@
 #include <span>      // the message read
 #include <vector>    // descriptors received with a message
 
-#include "tandem/detail/process_pool/task_ring.hpp"  // Ring
-#include "tandem/detail/os/shared_region.hpp"           // the buffers
-#include "tandem/detail/os/unique_fd.hpp"               // descriptors received with a message
+#include "tandem/detail/os/shared_region.hpp"        // the buffers
+#include "tandem/detail/os/unique_fd.hpp"            // descriptors received with a message
+#include "tandem/detail/process_pool/task_ring.hpp"  // RingWriter, SlotHeader
+#include "tandem/errors.hpp"                         // FrameError, the base of ProtocolError
 
 namespace tandem::detail::process_pool {
 
@@ -50,6 +60,15 @@ inline constexpr std::size_t kMinSpillBytes = std::size_t{256} << 10;
 /// Larger messages get a memfd of their own, released after use, so that a
 /// pool does not keep gigabytes mapped for the sake of one message.
 inline constexpr std::size_t kMaxSpillBytes = std::size_t{512} << 20;
+
+/// The peer broke the pool's protocol in a way that leaves its control
+/// socket out of step with its ring (a descriptor announced but not there, a
+/// message cut short): nothing more it sends can be read, and the peer must
+/// be stopped. A FrameError, for code that need not tell the two apart.
+class ProtocolError : public FrameError {
+public:
+    using FrameError::FrameError;
+};
 
 /// The payload of a ring slot whose message is in a spill buffer.
 struct SpillRef {
@@ -71,9 +90,14 @@ public:
 
     /// A buffer for a `size`-byte message to be published as the next slot
     /// of `ring`; nullopt if the message is too large for spilling or no
-    /// buffer is free (then the caller sends it on its own). Throws
-    /// std::system_error if a new buffer cannot be made.
-    std::optional<Place> place(std::size_t size, const Ring& ring);
+    /// buffer is free (then the caller sends it on its own). A fresh buffer's
+    /// memfd is open until close_fresh(); call both under
+    /// hold_worker_starts(). Throws std::system_error if a new buffer cannot
+    /// be made.
+    std::optional<Place> place(std::size_t size, const RingWriter& ring);
+
+    /// Closes the memfd of the buffer a fresh Place named, once sent.
+    void close_fresh(const Place& place) noexcept;
 
     /// Forgets every buffer (a new worker has none of them mapped).
     void reset() noexcept;
@@ -90,8 +114,10 @@ private:
 class SpillReader {
 public:
     /// The message `ref` names. A fresh buffer's memfd is received from
-    /// `socket` first. Throws FrameError if `ref` is malformed or names a
-    /// buffer never received, std::system_error on a socket failure.
+    /// `socket` first, checked (sealed, large enough) and mapped. Throws
+    /// FrameError if `ref` is malformed, names a buffer never received or
+    /// the memfd is not what it claims, ProtocolError if the memfd is not
+    /// waiting whole on `socket`.
     std::span<const std::byte> view(const SpillRef& ref, int socket);
 
     void reset() noexcept;
@@ -111,13 +137,18 @@ struct SlotMessage {
 /// it is published as the next slot of `ring`: in the slot if they fit, else
 /// in a spill buffer, else (or whenever there are `fds`) in a memfd of their
 /// own; descriptors go to `socket` first. Throws std::system_error (a broken
-/// socket, no memory).
+/// or full socket, no memory).
 void write_message(SlotHeader& slot, std::span<const std::byte> bytes, std::span<const int> fds,
-                   SpillWriter& spills, const Ring& ring, int socket);
+                   SpillWriter& spills, const RingWriter& ring, int socket);
 
-/// The message in `slot`. Throws FrameError if the slot is malformed (a
-/// size past the slot or buffer, an unknown carrier, missing descriptors),
-/// std::system_error on a socket failure.
-SlotMessage read_message(const SlotHeader& slot, SpillReader& spills, int socket);
+/// The message of a slot whose header is `header` (a private copy, see
+/// copy_header) and whose payload starts at `payload`. A memfd message may
+/// bring at most `max_fds` descriptors besides its memfd. Throws FrameError
+/// if the message is malformed (a size past the slot or buffer, an unknown
+/// carrier, a memfd not sealed or too small, too many descriptors),
+/// ProtocolError if the descriptors it announces are not waiting whole on
+/// `socket`.
+SlotMessage read_message(const SlotHeader& header, const std::byte* payload, SpillReader& spills, int socket,
+                         std::size_t max_fds);
 
 }  // namespace tandem::detail::process_pool

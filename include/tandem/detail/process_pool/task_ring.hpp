@@ -1,20 +1,32 @@
-// Internal: the shared memory between a process pool and its workers.
+// Internal: the shared memory between a process pool and one of its workers.
 //
-// One memfd region (detail::SharedRegion, so nothing can leak into /dev/shm)
-// holds a PoolHeader and one WorkerArea per worker slot. A WorkerArea has two
-// single-producer single-consumer rings of fixed-size slots: requests (the
-// parent writes, the worker reads) and replies (the worker writes, the
-// parent's collector thread reads), plus what the parent must always know
-// about the worker: the task it is running, since when, and whether its
-// initializer has finished.
+// Each worker has a region of its own (detail::SharedRegion: a sealed memfd,
+// so nothing can leak into /dev/shm and nobody can resize it) holding one
+// WorkerArea, made when the worker starts and dropped when it dies. The
+// parent maps every worker's area; a worker maps only its own, and a forked
+// worker does not inherit the others' (Inherit::no, MADV_DONTFORK). A
+// WorkerArea has two single-producer single-consumer rings of fixed-size
+// slots: requests (the parent writes, the worker reads) and replies (the
+// worker writes, the parent's collector thread reads), plus what the worker
+// says about itself: the task it is running, since when, whether its
+// initializer has finished, and whether the collector sleeps.
+//
+// Everything in an area can be written by the worker at any moment, so the
+// parent believes none of it without a check: each side keeps the count it
+// owns (messages published, messages consumed) in its own memory
+// (RingWriter, RingReader) and only publishes it in the ring; a slot header
+// is copied once (copy_header) before any field is looked at; what the
+// worker says about its task is checked against what the parent sent it
+// (engine.cpp). A worker that lies can fail its own tasks, nothing else.
 //
 // A busy pipeline makes no system calls: a side that finds its ring empty
 // spins briefly, then raises a "sleeping" flag and sleeps (the worker on a
-// process-shared futex in its request ring, the collector in epoll on an
-// eventfd); the other side issues a wake-up only when it sees the flag. The
-// flag and the ring index are written and read with sequentially consistent
-// operations on both sides (store flag, re-check ring / store index, check
-// flag), so a wake-up can never be lost between the check and the sleep.
+// process-shared futex in its request ring, the collector in epoll over the
+// workers' event fds); the other side issues a wake-up only when it sees the
+// flag. The flag and the ring index are written and read with sequentially
+// consistent operations on both sides (store flag, re-check ring / store
+// index, check flag), so a wake-up can never be lost between the check and
+// the sleep.
 //
 // A message that does not fit in a slot goes to a spill buffer that both
 // sides keep mapped; one that carries descriptors (a handed-off Lock,
@@ -23,10 +35,10 @@
 // them is published, so the reader of the slot finds them already waiting
 // (spill.hpp).
 //
-//     Ring& requests = area->requests;
+//     RingWriter requests(area->requests);                // the parent, once per worker
 //     if (!requests.full()) {
-//         SlotHeader* slot = requests.producer_slot();   // fill header + payload
-//         if (requests.publish()) wake_shared(requests.consumer_sleeping);
+//         SlotHeader* slot = requests.slot();               // fill header + payload
+//         if (requests.publish()) wake_shared(area->requests.consumer_sleeping);
 //     }
 #pragma once
 
@@ -34,9 +46,10 @@
 #include <sys/syscall.h>  // SYS_futex
 #include <unistd.h>       // syscall
 
-#include <atomic>   // indices, flags, the current task
+#include <atomic>   // indices, flags, the current task; atomic_signal_fence
 #include <cstddef>  // std::size_t, std::byte
 #include <cstdint>  // fixed-width fields shared between processes
+#include <cstring>  // std::memcpy: copying a slot header out of shared memory
 
 namespace tandem::detail::process_pool {
 
@@ -89,7 +102,9 @@ inline void wake_shared(std::atomic<std::uint32_t>& word) noexcept {
     syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE, 1, nullptr, nullptr, 0);
 }
 
-/// A single-producer single-consumer ring of kRingSlots slots.
+/// A single-producer single-consumer ring of kRingSlots slots, as it lies
+/// in shared memory. Each side reads and writes it through its own
+/// RingWriter or RingReader.
 struct Ring {
     /// Messages published so far (written by the producer only).
     alignas(64) std::atomic<std::uint64_t> head{0};
@@ -98,43 +113,86 @@ struct Ring {
     /// 1 while the consumer sleeps (or is about to) on this word.
     alignas(64) std::atomic<std::uint32_t> consumer_sleeping{0};
     alignas(64) std::byte slots[kRingSlots][kSlotBytes];
-
-    // --- producer side ---
-    bool full() const noexcept {
-        return head.load(std::memory_order_relaxed) - tail.load(std::memory_order_acquire) >= kRingSlots;
-    }
-    SlotHeader* producer_slot() noexcept {
-        return reinterpret_cast<SlotHeader*>(slots[head.load(std::memory_order_relaxed) % kRingSlots]);
-    }
-    /// Makes the slot visible; returns true if the consumer sleeps and must be woken.
-    bool publish() noexcept {
-        head.store(head.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
-        return consumer_sleeping.load(std::memory_order_seq_cst) != 0 &&
-               consumer_sleeping.exchange(0, std::memory_order_seq_cst) != 0;
-    }
-
-    // --- consumer side ---
-    bool empty() const noexcept {
-        return tail.load(std::memory_order_relaxed) == head.load(std::memory_order_seq_cst);
-    }
-    SlotHeader* consumer_slot() noexcept {
-        return reinterpret_cast<SlotHeader*>(slots[tail.load(std::memory_order_relaxed) % kRingSlots]);
-    }
-    /// More messages published than the ring holds: the producer's process
-    /// scribbled over the ring (a memory bug in a task); nothing in it can
-    /// be trusted.
-    bool corrupt() const noexcept {
-        return head.load(std::memory_order_acquire) - tail.load(std::memory_order_relaxed) > kRingSlots;
-    }
-    /// Frees the slot consumer_slot() returned.
-    void consume() noexcept { tail.store(tail.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
-    /// Back to the state of a fresh ring (only while neither side uses it).
-    void reset() noexcept {
-        head.store(0, std::memory_order_relaxed);
-        tail.store(0, std::memory_order_relaxed);
-        consumer_sleeping.store(0, std::memory_order_relaxed);
-    }
 };
+
+/// The producer's side of a ring. The count of messages published lives
+/// here, in the producer's memory; the ring's `head` is only where it is
+/// published. Slot addresses come from that private count, so the consumer
+/// can never make the producer write outside its ring.
+class RingWriter {
+public:
+    RingWriter() noexcept = default;
+    explicit RingWriter(Ring& ring) noexcept : ring_(&ring) {}
+
+    /// Messages consumed, as the consumer says (unchecked: see corrupt()).
+    std::uint64_t consumed() const noexcept { return ring_->tail.load(std::memory_order_acquire); }
+    /// Messages published so far.
+    std::uint64_t published() const noexcept { return published_; }
+    /// No free slot, or the consumer's count makes no sense (then corrupt()).
+    bool full() const noexcept { return published_ - consumed() >= kRingSlots; }
+    /// The consumer claims to have consumed messages never published, or the
+    /// ring's published count is not ours: someone wrote over the ring.
+    bool corrupt() const noexcept {
+        return consumed() > published_ || ring_->head.load(std::memory_order_relaxed) != published_;
+    }
+    /// Where the next message goes.
+    SlotHeader* slot() const noexcept { return reinterpret_cast<SlotHeader*>(ring_->slots[published_ % kRingSlots]); }
+    /// Makes slot() visible; returns true if the consumer sleeps and must be woken.
+    bool publish() noexcept {
+        ++published_;
+        ring_->head.store(published_, std::memory_order_seq_cst);
+        return ring_->consumer_sleeping.load(std::memory_order_seq_cst) != 0 &&
+               ring_->consumer_sleeping.exchange(0, std::memory_order_seq_cst) != 0;
+    }
+
+private:
+    Ring* ring_ = nullptr;
+    std::uint64_t published_ = 0;
+};
+
+/// The consumer's side of a ring, keeping the count of messages consumed in
+/// the consumer's memory.
+class RingReader {
+public:
+    RingReader() noexcept = default;
+    explicit RingReader(Ring& ring) noexcept : ring_(&ring) {}
+
+    /// Messages published and not yet consumed, as the producer says: more
+    /// than kRingSlots (a count that went backwards wraps to a huge one)
+    /// means someone wrote over the ring.
+    std::uint64_t available() const noexcept { return ring_->head.load(std::memory_order_seq_cst) - consumed_; }
+    bool empty() const noexcept { return available() == 0; }
+    /// Whether the ring's consumed count is still the one this side published.
+    bool tail_intact() const noexcept { return ring_->tail.load(std::memory_order_relaxed) == consumed_; }
+    /// More messages than the ring holds, or the ring's consumed count is not
+    /// ours: nothing in the ring can be trusted.
+    bool corrupt() const noexcept { return available() > kRingSlots || !tail_intact(); }
+    /// The bytes of the next message's slot (header first; see copy_header).
+    const std::byte* slot() const noexcept { return ring_->slots[consumed_ % kRingSlots]; }
+    /// Frees the slot slot() returned.
+    void consume() noexcept {
+        ++consumed_;
+        ring_->tail.store(consumed_, std::memory_order_release);
+    }
+
+private:
+    Ring* ring_ = nullptr;
+    std::uint64_t consumed_ = 0;
+};
+
+/// A private copy of the header of `slot`, taken once: the other process may
+/// change the shared bytes at any moment, so every check and every use is
+/// made on the copy. The fence keeps the compiler from reading the shared
+/// bytes again in place of the copy.
+inline SlotHeader copy_header(const std::byte* slot) noexcept {
+    SlotHeader header;
+    std::memcpy(&header, slot, sizeof header);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    return header;
+}
+
+/// The payload bytes of `slot` (kSlotPayload of them).
+inline const std::byte* payload_of(const std::byte* slot) noexcept { return slot + sizeof(SlotHeader); }
 
 /// Where a worker's start-up stands.
 enum class WorkerPhase : std::uint32_t {
@@ -143,52 +201,29 @@ enum class WorkerPhase : std::uint32_t {
     init_failed = 2,  ///< the initializer threw; `failure` says what
 };
 
-/// One worker slot of the region.
+/// A worker's region.
 struct WorkerArea {
     /// The id of the task the worker runs now, 0 when none. Written by the
-    /// worker before it calls the task, so the parent always knows which task
-    /// a dead worker was running.
+    /// worker before it calls the task, so the parent knows which task a
+    /// dead worker was running (checked against the tasks it was sent).
     alignas(64) std::atomic<std::uint64_t> current_task{0};
     /// When the current task started (steady_clock / CLOCK_MONOTONIC, in ns:
-    /// the same clock in every process), for per-task timeouts.
+    /// the same clock in every process), for per-task timeouts (clamped by
+    /// the parent to what it saw itself).
     std::atomic<std::int64_t> started_ns{0};
     std::atomic<WorkerPhase> phase{WorkerPhase::starting};
-    /// "TYPE: MESSAGE" of a failed initializer, NUL-terminated.
-    char failure[512];
+    /// 1 while the parent's collector sleeps (or is about to) in epoll; the
+    /// worker, when it publishes a reply and swaps this to 0, writes its
+    /// event fd. One per worker, so a worker can only delay its own replies.
+    alignas(64) std::atomic<std::uint32_t> collector_sleeping{0};
+    /// "TYPE: MESSAGE" of a failed initializer, NUL-terminated by the worker
+    /// (the parent reads at most sizeof failure bytes).
+    char failure[512]{};
     Ring requests;
     Ring replies;
-
-    void reset() noexcept {
-        current_task.store(0, std::memory_order_relaxed);
-        started_ns.store(0, std::memory_order_relaxed);
-        phase.store(WorkerPhase::starting, std::memory_order_relaxed);
-        failure[0] = '\0';
-        requests.reset();
-        replies.reset();
-    }
-};
-
-/// The start of the region: what all workers share.
-struct PoolHeader {
-    /// 1 while the parent's collector sleeps (or is about to) in epoll; a
-    /// worker that publishes a reply and swaps it to 0 writes the eventfd.
-    alignas(64) std::atomic<std::uint32_t> collector_sleeping{0};
 };
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free && std::atomic<std::uint32_t>::is_always_lock_free,
               "rings in shared memory need address-free lock-free atomics");
-
-/// Bytes of a region for `workers` slots.
-constexpr std::size_t region_size(std::size_t workers) noexcept {
-    return sizeof(PoolHeader) + workers * sizeof(WorkerArea);
-}
-
-/// The header at the start of a mapped region.
-inline PoolHeader* header_of(std::byte* region) noexcept { return reinterpret_cast<PoolHeader*>(region); }
-
-/// Worker slot `index` of a mapped region.
-inline WorkerArea* area_of(std::byte* region, std::size_t index) noexcept {
-    return reinterpret_cast<WorkerArea*>(region + sizeof(PoolHeader) + index * sizeof(WorkerArea));
-}
 
 }  // namespace tandem::detail::process_pool

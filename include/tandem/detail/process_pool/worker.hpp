@@ -1,27 +1,27 @@
 // Internal: the main loop of a process-pool worker, and what it is handed.
 //
 // A worker is an ordinary multiprocessing::Process whose target is
-// worker_main(WorkerChannel). The channel names the pool's shared region
-// (task_ring.hpp), the worker's slot in it, the eventfd that wakes the
-// parent's collector, the worker's end of its control socket and the
-// initializer's encoded call. WorkerChannel is handed off (handoff.hpp), so
-// under spawn and forkserver its descriptors travel with SCM_RIGHTS, and
-// under fork the child simply inherits them: one code path for all three
-// start methods.
+// worker_main(WorkerChannel). The channel names the worker's own region (one
+// WorkerArea, task_ring.hpp), the event fd that wakes the parent's collector
+// for it, the worker's end of its control socket and the initializer's
+// encoded call: nothing of any other worker. WorkerChannel is handed off
+// (handoff.hpp), so under spawn and forkserver its descriptors travel with
+// SCM_RIGHTS, and under fork the child simply inherits them: one code path
+// for all three start methods. (What else a forked child would inherit from
+// the pool is kept from it: private_fds.hpp.)
 //
 // The loop: ignore SIGINT (a Ctrl-C at the terminal reaches the whole
 // process group; the parent decides what happens to the pool), run the
-// initializer (on failure: record it in the slot and exit with status 3),
-// mark the slot ready, then take requests in order: write the task's id and
-// start time into the slot, run the call (remote_call.hpp), publish the reply,
-// clear the id. A stop request ends the loop with status 0.
+// initializer (on failure: record it in the area and exit with status 3),
+// mark the area ready, then take requests in order: write the task's id and
+// start time into the area, run the call (remote_call.hpp), publish the
+// reply, clear the id. A stop request ends the loop with status 0.
 //
 //     multiprocessing::Process worker(options, &worker_main, channel);
 //     worker.start();
 #pragma once
 
 #include <cstddef>  // std::size_t, std::byte
-#include <cstdint>  // std::uint32_t
 #include <memory>   // received descriptors, shared by copies
 #include <vector>   // initializer bytes and descriptors
 
@@ -34,9 +34,9 @@ namespace tandem::detail::process_pool {
 /// descriptors are the parent's, not owned here; in a spawned or forkserver
 /// child they were received and `owned` keeps them open.
 struct WorkerChannel {
+    /// The worker's region: a sealed memfd of sizeof(WorkerArea) bytes.
     int region_fd = -1;
     std::size_t region_size = 0;
-    std::uint32_t index = 0;
     int event_fd = -1;
     int socket_fd = -1;
     /// The initializer's encoded call; empty for none.
@@ -52,7 +52,7 @@ void worker_main(WorkerChannel channel);
 /// Exit status of a worker whose initializer threw.
 inline constexpr int kInitializerFailedStatus = 3;
 /// Exit status of a worker that found its rings scribbled over (a memory
-/// bug in a task wrote over the pool's shared memory).
+/// bug in a task wrote over its area).
 inline constexpr int kCorruptRingStatus = 4;
 
 }  // namespace tandem::detail::process_pool
@@ -66,7 +66,6 @@ struct Handoff<process_pool::WorkerChannel> {
         out.write_fd(channel.event_fd);
         out.write_fd(channel.socket_fd);
         out.write(channel.region_size);
-        out.write(channel.index);
         out.write_bytes(channel.initializer);
         out.write(channel.initializer_fds.size());
         for (int fd : channel.initializer_fds) out.write_fd(fd);
@@ -83,7 +82,6 @@ struct Handoff<process_pool::WorkerChannel> {
         channel.event_fd = keep(in.take_fd());
         channel.socket_fd = keep(in.take_fd());
         channel.region_size = in.read<std::size_t>();
-        channel.index = in.read<std::uint32_t>();
         const auto initializer = in.read_bytes();
         channel.initializer.assign(initializer.begin(), initializer.end());
         const auto count = in.read<std::size_t>();

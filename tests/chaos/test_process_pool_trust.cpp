@@ -1,0 +1,323 @@
+// A hostile task: what a task can do, from inside its worker, to the pool's
+// shared memory and to the parent's collector, and why none of it reaches
+// the parent or another worker (docs/design.md, "Shared memory and
+// workers"). Each task here attacks with /proc and the area's layout only
+// (support/hostile_task.hpp), under every start method; each test checks
+// that the parent lives, that only the attacking task fails (and how), and
+// that the pool goes on serving.
+#include <gtest/gtest.h>  // TEST_P, EXPECT_*
+
+#include <fcntl.h>       // open of /proc/self/map_files
+#include <sys/mman.h>    // memfd_create
+#include <sys/socket.h>  // send: half a message on the control socket
+#include <unistd.h>      // ftruncate, getpid, pause
+
+#include <algorithm>  // std::find
+#include <chrono>     // bounds
+#include <cstddef>    // std::byte
+#include <cstdint>    // forged ids
+#include <cstdio>     // std::snprintf
+#include <cstdlib>    // std::_Exit
+#include <cstring>    // std::memcpy, std::memset
+#include <set>        // distinct worker pids
+#include <string>     // messages
+#include <vector>     // results
+
+#include "../support/hostile_task.hpp"               // own_area, own_event_fd, control_socket, forge_reply
+#include "tandem/detail/process_pool/task_ring.hpp"  // WorkerArea, Carrier, WorkerPhase
+#include "tandem/detail/process_pool/worker.hpp"     // kInitializerFailedStatus
+#include "tandem/errors.hpp"                         // WorkerCrashed, FrameError
+#include "tandem/multiprocessing/synchronize.hpp"    // Event: holds an innocent task
+#include "tandem/process_pool_executor.hpp"          // ProcessPoolExecutor
+
+namespace {
+
+using namespace std::chrono_literals;
+using tandem::Future;
+using tandem::ProcessPoolExecutor;
+using tandem::detail::process_pool::Carrier;
+using tandem::detail::process_pool::WorkerArea;
+using tandem::detail::process_pool::WorkerPhase;
+using tandem::multiprocessing::Event;
+using tandem::multiprocessing::StartMethod;
+
+constexpr std::size_t kLarge = 64 << 10;  // past a ring slot: travels in a spill buffer
+
+int square(int x) { return x * x; }
+int worker_pid() { return static_cast<int>(::getpid()); }
+// An innocent task on another worker: blocks until the test releases it (bounded).
+int hold_until(Event release) { return release.wait(20s) ? 1 : -1; }
+std::size_t size_of(std::vector<std::byte> data) { return data.size(); }
+std::vector<std::byte> large_result(int) { return std::vector<std::byte>(kLarge, std::byte{7}); }
+
+// Tries ftruncate(fd, 0) on every pool memfd the task can reach: its
+// descriptors, and its mappings through /proc/self/map_files (which opens
+// for a privileged user only). Returns {reached, truncated}.
+std::vector<int> truncate_pool_memory(std::vector<std::byte> large_argument) {
+    int reached = 0;
+    int truncated = 0;
+    const auto attempt = [&](int fd) {
+        ++reached;
+        if (::ftruncate(fd, 0) == 0) ++truncated;
+    };
+    for (int fd : tandem_test::fds_linked_to("memfd:tandem:")) attempt(fd);
+    for (const auto& mapping : tandem_test::mappings_named("memfd:tandem:")) {
+        char path[80];
+        std::snprintf(path, sizeof path, "/proc/self/map_files/%lx-%lx", mapping.start, mapping.end);
+        const int fd = ::open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0) continue;
+        attempt(fd);
+        ::close(fd);
+    }
+    return {reached, truncated, static_cast<int>(large_argument.size())};
+}
+
+// Looks for another worker's rings: every pool mapping in its address space
+// but its own area and its own spill buffers, and every pool memfd it holds
+// but its own region's; overwrites what it maps. Returns how many it found.
+int scribble_over_other_workers() {
+    const std::size_t area_pages = (sizeof(WorkerArea) + 4095) / 4096 * 4096;
+    int found = 0;
+    for (const auto& mapping : tandem_test::mappings_named("memfd:tandem:")) {
+        const bool pool = mapping.name.find(":pool-worker") != std::string::npos ||
+                          mapping.name.find(":process-pool") != std::string::npos;
+        if (!pool || mapping.end - mapping.start == area_pages) continue;
+        ++found;
+        std::memset(reinterpret_cast<void*>(mapping.start), 0xff, mapping.end - mapping.start);
+    }
+    for (int fd : tandem_test::fds_linked_to("memfd:tandem:")) {
+        char target[128] = {};
+        const std::string link = "/proc/self/fd/" + std::to_string(fd);
+        if (::readlink(link.c_str(), target, sizeof target - 1) < 0) continue;
+        if (std::string(target).find(":pool-worker") == std::string::npos) ++found;
+    }
+    return tandem_test::own_area() == nullptr ? -1 : found;
+}
+
+// The descriptors that would let a task act on another worker or on the
+// collector: pidfds, epoll instances and event fds, other than `inherited`
+// (the test program's own, which a forked worker shares by design).
+// Returns {pidfds, epolls, event fds}.
+std::vector<int> descriptors_in_reach(std::vector<int> inherited) {
+    const auto count = [&](const char* kind) {
+        int found = 0;
+        for (int fd : tandem_test::fds_linked_to(kind)) {
+            if (std::find(inherited.begin(), inherited.end(), fd) == inherited.end()) ++found;
+        }
+        return found;
+    };
+    return {count("[pidfd]"), count("[eventpoll]"), count("[eventfd]")};
+}
+
+// Lies about itself in its area: a current task it was not sent, a start
+// time in the distant past, a failed initializer with a message that never
+// ends; then waits for its worker to be killed.
+int lie_about_itself(Event forged) {
+    WorkerArea* area = tandem_test::own_area();
+    if (area == nullptr) return -1;
+    area->current_task.store(area->current_task.load() ^ 0x5a5a5a5a5a5a5a5aull);
+    area->started_ns.store(1);
+    std::memset(area->failure, 'x', sizeof area->failure);
+    area->phase.store(WorkerPhase::init_failed);
+    forged.set();
+    const int event_fd = tandem_test::own_event_fd();
+    for (;;) {
+        const std::uint64_t one = 1;
+        [[maybe_unused]] const auto written = ::write(event_fd, &one, sizeof one);  // the collector looks again
+        ::pause();
+    }
+}
+
+// Claims to have failed its initializer, long after it started, and exits as
+// a failed initializer does.
+int claim_a_failed_initializer(int) {
+    WorkerArea* area = tandem_test::own_area();
+    if (area == nullptr) return -1;
+    std::memset(area->failure, 'x', sizeof area->failure);
+    area->phase.store(WorkerPhase::init_failed);
+    std::_Exit(tandem::detail::process_pool::kInitializerFailedStatus);
+}
+
+// Says it started long ago, so that its deadline would be past at once; waits
+// until the collector has seen that, then returns.
+int claim_an_early_start(int) {
+    WorkerArea* area = tandem_test::own_area();
+    if (area == nullptr) return -1;
+    area->started_ns.store(1);
+    return tandem_test::wait_for_collector(*area, tandem_test::own_event_fd(), 10s) ? 7 : -2;
+}
+
+// Sends half a length prefix on its control socket, publishes a reply that
+// announces a memfd there, and stays alive: a collector that waits for the
+// rest of the message waits for ever.
+int send_half_a_message(int) {
+    WorkerArea* area = tandem_test::own_area();
+    const int socket = tandem_test::control_socket(10s);
+    if (area == nullptr || socket < 0) return -1;
+    const char half = 0;
+    if (::send(socket, &half, 1, MSG_NOSIGNAL) != 1) return -2;
+    const std::uint64_t size = 4;
+    tandem_test::forge_reply(*area, Carrier::memfd, std::as_bytes(std::span(&size, 1)), tandem_test::own_event_fd());
+    for (;;) ::pause();
+}
+
+// Replies with a memfd of its own making, unsealed, holding a valid result
+// (a forged 12345), then shrinks it to nothing.
+int reply_with_an_unsealed_memfd(int) {
+    WorkerArea* area = tandem_test::own_area();
+    const int socket = tandem_test::control_socket(10s);
+    if (area == nullptr || socket < 0) return -1;
+    const int memfd = ::memfd_create("forged", MFD_CLOEXEC);
+    const int forged = 12345;
+    if (memfd < 0 || ::write(memfd, &forged, sizeof forged) != sizeof forged) return -2;
+    // A whole message: a zero length, the memfd attached.
+    char control[CMSG_SPACE(sizeof(int))] = {};
+    std::uint32_t length = 0;
+    iovec io{&length, sizeof length};
+    msghdr message{};
+    message.msg_iov = &io;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    cmsghdr* header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(header), &memfd, sizeof memfd);
+    if (::sendmsg(socket, &message, MSG_NOSIGNAL) != sizeof length) return -3;
+    const std::uint64_t size = sizeof forged;
+    tandem_test::forge_reply(*area, Carrier::memfd, std::as_bytes(std::span(&size, 1)), tandem_test::own_event_fd());
+    if (!tandem_test::wait_for_collector(*area, tandem_test::own_event_fd(), 10s)) return -4;
+    return ::ftruncate(memfd, 0);  // the real reply never comes: the worker finds its ring forged and exits
+}
+
+// Expects `task` to fail with WorkerCrashed, the pool having killed its worker for `reason`.
+void expect_killed_for(Future<int>& task, const std::string& reason) {
+    try {
+        task.result(20s);
+        ADD_FAILURE() << "the hostile task returned";
+    } catch (const tandem::WorkerCrashed& crash) {
+        EXPECT_NE(std::string(crash.what()).find(reason), std::string::npos) << crash.what();
+    }
+}
+
+class TrustTest : public testing::TestWithParam<StartMethod> {
+protected:
+    tandem::ProcessPoolOptions options(std::size_t workers) {
+        return {.max_workers = workers, .start_method = GetParam()};
+    }
+    // Makes sure every worker of `pool` has started (and said it is ready).
+    static void warm_up(ProcessPoolExecutor& pool, std::size_t workers) {
+        std::set<int> pids;
+        for (int i = 0; i < 200 && pids.size() < workers; ++i) {
+            std::vector<Future<int>> round;
+            for (std::size_t w = 0; w < workers; ++w) round.push_back(pool.submit(worker_pid));
+            for (auto& f : round) pids.insert(f.result(20s));
+        }
+        ASSERT_EQ(pids.size(), workers);
+    }
+};
+
+// tandem (issue 8): every pool memfd a task can reach (its region, spill buffers both ways) is
+// sealed: ftruncate fails with EPERM, so the parent, which maps them too, never takes a SIGBUS;
+// the task itself runs on, and so does the pool.
+TEST_P(TrustTest, TruncatingPoolMemoryCannotHurtTheParent) {
+    ProcessPoolExecutor pool(options(1));
+    EXPECT_EQ(pool.submit(large_result, 0).result(20s).size(), kLarge);  // a reply spill buffer exists
+    const std::vector<int> outcome =
+        pool.submit(truncate_pool_memory, std::vector<std::byte>(kLarge)).result(20s);  // and a request one
+    ASSERT_EQ(outcome.size(), 3u);
+    EXPECT_GE(outcome[0], 1) << "the task found its region at least";
+    EXPECT_EQ(outcome[1], 0) << "a pool memfd could be truncated";
+    EXPECT_EQ(outcome[2], static_cast<int>(kLarge));
+    EXPECT_EQ(pool.submit(square, 9).result(20s), 81);
+    EXPECT_EQ(pool.submit(size_of, std::vector<std::byte>(kLarge)).result(20s), kLarge);
+}
+
+// tandem (issue 8): a worker maps its own area and nothing of any other worker's (not even
+// under fork, where it starts as a copy of the parent): a task looking for another worker's
+// rings finds none, and the task the other worker runs meanwhile completes untouched. Nor does
+// it hold another worker's pidfd, the collector's epoll or another event fd than its own.
+TEST_P(TrustTest, NoWorkerCanReachAnotherWorkersArea) {
+    std::vector<int> inherited;  // what a forked worker shares with the test program anyway
+    if (GetParam() == StartMethod::fork) {
+        for (const char* kind : {"[pidfd]", "[eventpoll]", "[eventfd]"}) {
+            for (int fd : tandem_test::fds_linked_to(kind)) inherited.push_back(fd);
+        }
+    }
+    ProcessPoolExecutor pool(options(2));
+    warm_up(pool, 2);
+    EXPECT_EQ(pool.submit(descriptors_in_reach, inherited).result(20s), (std::vector<int>{0, 0, 1}));
+    Event release;
+    auto innocent = pool.submit(hold_until, release);
+    auto scribbler = pool.submit(scribble_over_other_workers);
+    EXPECT_EQ(scribbler.result(20s), 0) << "pool memory of another worker is in reach";
+    release.set();
+    EXPECT_EQ(innocent.result(20s), 1);
+    EXPECT_EQ(pool.submit(square, 4).result(20s), 16);
+}
+
+// tandem (issue 8): what a worker says about itself is checked: a current task it was not
+// sent gets it killed, and only its own task fails (WorkerCrashed); a failed initializer
+// claimed after start-up breaks nothing; the innocent task on the other worker completes.
+TEST_P(TrustTest, AWorkerThatLiesAboutItselfFailsOnlyItsOwnTask) {
+    ProcessPoolExecutor pool(options(2));
+    warm_up(pool, 2);
+    Event release;
+    Event forged;
+    auto innocent = pool.submit(hold_until, release);
+    auto liar = pool.submit(lie_about_itself, forged);
+    ASSERT_TRUE(forged.wait(20s));
+    expect_killed_for(liar, "not sent");
+    release.set();
+    EXPECT_EQ(innocent.result(20s), 1);
+    EXPECT_THROW(pool.submit(claim_a_failed_initializer, 0).result(20s), tandem::WorkerCrashed);
+    EXPECT_EQ(pool.submit(square, 5).result(20s), 25) << "the pool is not broken";
+}
+
+// tandem (issue 8): a task's timeout counts from when the parent knows it started: a start
+// time forged into the past does not get the task killed before its time.
+TEST_P(TrustTest, AForgedStartTimeCannotBringTheDeadlineForward) {
+    ProcessPoolExecutor pool(options(1));
+    warm_up(pool, 1);
+    EXPECT_EQ(pool.submit_with({.timeout = 10s}, claim_an_early_start, 0).result(20s), 7);
+}
+
+// tandem (issue 8): the collector never waits on a worker's control socket. A live worker that
+// sends half a message there is killed and its task fails with WorkerCrashed, at once; the other
+// worker is served meanwhile, the task queued behind the attacker runs again.
+TEST_P(TrustTest, HalfAMessageOnTheControlSocketDoesNotHangTheCollector) {
+    ProcessPoolExecutor pool(options(2));
+    warm_up(pool, 2);
+    Event release;
+    // Dispatch order: the attacker to the first worker, the innocent task to the second,
+    // the large task behind the attacker (its memfd is what the attacker finds its socket by).
+    auto attacker = pool.submit(send_half_a_message, 0);
+    auto innocent = pool.submit(hold_until, release);
+    auto behind = pool.submit(size_of, std::vector<std::byte>(kLarge));
+    expect_killed_for(attacker, "control socket");
+    release.set();
+    EXPECT_EQ(innocent.result(20s), 1);
+    EXPECT_EQ(behind.result(20s), kLarge);
+    EXPECT_EQ(pool.submit(square, 3).result(20s), 9);
+}
+
+// tandem (issue 8): a reply whose memfd is not sealed (so could shrink under the parent's
+// mapping) is refused: that task fails with FrameError, nothing else does.
+TEST_P(TrustTest, AnUnsealedMemfdReplyIsAFrameError) {
+    ProcessPoolExecutor pool(options(1));
+    warm_up(pool, 1);
+    auto attacker = pool.submit(reply_with_an_unsealed_memfd, 0);
+    auto behind = pool.submit(size_of, std::vector<std::byte>(kLarge));
+    EXPECT_THROW(attacker.result(20s), tandem::FrameError);
+    EXPECT_EQ(behind.result(20s), kLarge);
+    EXPECT_EQ(pool.submit(square, 2).result(20s), 4);
+}
+
+INSTANTIATE_TEST_SUITE_P(StartMethods, TrustTest,
+                         testing::Values(StartMethod::fork, StartMethod::forkserver, StartMethod::spawn),
+                         [](const testing::TestParamInfo<StartMethod>& param_info) {
+                             return std::string(tandem::multiprocessing::start_method_name(param_info.param));
+                         });
+
+}  // namespace
