@@ -252,7 +252,7 @@ public:
         using R = typename detail::process_pool::SubmitResult<F>::type;
         static_assert(!std::is_void_v<R>, "map() needs a function that returns a value; use submit() otherwise");
         detail::check_map_options(options);
-        const detail::FunctionId function = detail::function_id(detail::as_function_pointer(fn));
+        const detail::FunctionId function = detail::function_entry_id(fn);
         auto submit_chunk = [this, function](std::vector<Input> chunk) {
             return submit_chunk_task<Pointer, Input, R>(function, std::move(chunk));
         };
