@@ -455,11 +455,91 @@ TEST(Decoding, HugeCountsAreRejectedBeforeAllocating) {
 // elements are not there, fails as truncated after a bounded allocation.
 TEST(Decoding, PlausibleCountWithMissingElementsIsTruncated) {
     Bytes bytes;
-    put(bytes, std::uint64_t{200});
-    bytes.resize(bytes.size() + 200, std::byte{0});  // 200 bytes: room for 25 string sizes, not 200 strings
+    put(bytes, std::uint64_t{25});
+    bytes.resize(bytes.size() + 199, std::byte{0});  // 199 bytes: room for 24 string sizes, not 25
     AllocationProbe probe;
     EXPECT_NE(frame_error_of([&] { decode<std::vector<std::string>>(bytes); }).find("truncated"), std::string::npos);
-    EXPECT_LE(probe.largest(), 200 * sizeof(std::string));
+    EXPECT_LE(probe.largest(), 25 * sizeof(std::string));
+}
+
+// tandem (beyond Python): a count is checked against the bytes its elements
+// need at least, not one byte each: 200 strings cannot follow in 200 bytes
+// (each encodes its 8-byte length), 200 ints in 799 bytes, 100 lists of ints
+// in 799 bytes, so nothing is allocated for them.
+TEST(Decoding, CountsAreCheckedAgainstTheElementsMinimumSize) {
+    const auto claim = [](std::uint64_t count, std::size_t filler) {
+        Bytes bytes;
+        put(bytes, count);
+        bytes.resize(bytes.size() + filler, std::byte{0});
+        return bytes;
+    };
+    const auto expect_rejected = [](auto decode_call) {
+        AllocationProbe probe;
+        const std::string message = frame_error_of(decode_call);
+        EXPECT_NE(message.find("exceeds the"), std::string::npos) << message;
+        EXPECT_LT(probe.largest(), 4096u);
+    };
+    expect_rejected([&] { decode<std::vector<std::string>>(claim(200, 200)); });
+    expect_rejected([&] { decode<std::list<std::vector<int>>>(claim(100, 799)); });
+    expect_rejected([&] { decode<std::map<int, std::string>>(claim(100, 1199)); });  // 12 bytes an item
+    expect_rejected([&] { decode<std::vector<std::tuple<int, double>>>(claim(100, 1199)); });
+    expect_rejected([&] { decode<Order>(claim(200, 200)); });  // its customer string's count
+    // The same counts with the bytes there decode.
+    EXPECT_EQ(decode<std::vector<std::string>>(claim(25, 200)).size(), 25u);
+    EXPECT_EQ(decode<std::map<int, std::string>>(encode(std::map<int, std::string>{{1, ""}, {2, "b"}})).size(), 2u);
+}
+
+// A type that is large in memory and encodes to nothing: the one kind of
+// element the minimum-size check cannot bound.
+struct Heavy {
+    std::array<char, 4096> scratch{};
+    template <class Archive>
+    void serialize(Archive&) {}
+};
+
+// tandem (beyond Python): the elements a message's containers would allocate
+// are charged to its decoding budget (32 MiB + 16 x its size), so 65536
+// claimed 4 KiB elements in a 64 KiB payload are refused before cereal
+// allocates 256 MiB for them.
+TEST(Decoding, AllocationBeyondTheMessageBudgetIsRefused) {
+    Bytes bytes;
+    put(bytes, std::uint64_t{1} << 16);
+    bytes.resize(bytes.size() + (std::size_t{1} << 16), std::byte{0});
+    AllocationProbe probe;
+    const std::string message = frame_error_of([&] { decode<std::vector<Heavy>>(bytes); });
+    EXPECT_NE(message.find("decoding budget"), std::string::npos) << message;
+    EXPECT_LT(probe.largest(), 4096u);
+    // Within the budget, the same type decodes.
+    EXPECT_EQ(decode<std::vector<Heavy>>(encode(std::vector<Heavy>(3))).size(), 3u);
+}
+
+// tandem (beyond Python): an 8 MiB payload claiming as many elements as the
+// checks allow grows a process's memory by tens of MiB, not hundreds (one
+// byte per element let it reach 256 MiB for vector<string> and 384 MiB for
+// list<vector<int>>). Measured as peak RSS in a fresh child.
+TEST(Decoding, AmplifyingPayloadsStayUnderBoundedMemory) {
+    constexpr std::size_t kPayload = std::size_t{8} << 20;
+    const auto grown_mib = [](auto decode_call) {
+        const pid_t pid = tandem_test::fork_child([&] {
+            const long before = tandem_test::peak_rss_kib();
+            try {
+                decode_call();
+                return 201;
+            } catch (const FrameError&) {
+            }
+            return static_cast<int>(std::min<long>((tandem_test::peak_rss_kib() - before) / 1024, 200));
+        });
+        return tandem_test::join_child(pid);
+    };
+    for (const std::size_t element_bytes : {std::size_t{1}, std::size_t{8}}) {
+        // A count of every byte left, then of as many 8-byte counts as fit;
+        // one byte short, so that decoding fails in the end either way.
+        Bytes bytes;
+        put(bytes, static_cast<std::uint64_t>((kPayload - 8) / element_bytes));
+        bytes.resize(kPayload - 1, std::byte{0});
+        EXPECT_LT(grown_mib([&] { decode<std::vector<std::string>>(bytes); }), 100) << element_bytes;
+        EXPECT_LT(grown_mib([&] { decode<std::list<std::vector<int>>>(bytes); }), 100) << element_bytes;
+    }
 }
 
 // pickle loads bools from its own opcodes; here a byte other than 0 or 1 in
