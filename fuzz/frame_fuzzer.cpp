@@ -56,12 +56,15 @@ struct Item {
     }
 };
 
-// Large in memory, nothing on the wire: only the decoding budget bounds how
-// many a count may claim (a few hundred bytes of input can claim 64 MiB).
+// Large in memory, one byte on the wire: only the decoding budget bounds how
+// many a count may claim (a few thousand bytes of input can claim 64 MiB).
 struct Heavy {
+    char tag = 0;
     std::array<char, 16384> scratch{};
     template <class Archive>
-    void serialize(Archive&) {}
+    void serialize(Archive& archive) {
+        archive(tag);
+    }
 };
 
 struct Tree {
