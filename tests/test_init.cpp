@@ -165,6 +165,7 @@ bool become_nobody() noexcept { return ::setgroups(0, nullptr) == 0 && ::setgid(
 TEST(WorkerVariable, ParentOfAnotherUserIsRefused) {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root, to start the program as another user";
     auto [ours, theirs] = socket_pair();
+    ours.reset();  // a program that took the marker finds end of file, not a hang
     const int socket = theirs.get();
     const std::string marker = "TANDEM_WORKER=spawn:3:" + std::to_string(::getpid());
     const auto run = run_program({kProbe}, {marker}, [socket] {

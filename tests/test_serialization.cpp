@@ -540,11 +540,14 @@ TEST(Decoding, AmplifyingPayloadsStayUnderBoundedMemory) {
         return tandem_test::join_child(pid);
     };
     for (const std::size_t element_bytes : {std::size_t{1}, std::size_t{8}}) {
-        // A count of every byte left, then of as many 8-byte counts as fit;
-        // one byte short, so that decoding fails in the end either way.
+        // A count of one element per byte left (what one byte per element
+        // allowed), then of one per 8 bytes (as many 8-byte counts as fit),
+        // the last of which claims an element that is not there: decoding
+        // fails in the end either way.
         Bytes bytes;
         put(bytes, static_cast<std::uint64_t>((kPayload - 8) / element_bytes));
-        bytes.resize(kPayload - 1, std::byte{0});
+        bytes.resize(kPayload - 8, std::byte{0});
+        put(bytes, std::uint64_t{1});
         EXPECT_LT(grown_mib([&] { decode<std::vector<std::string>>(bytes); }), 100) << element_bytes;
         EXPECT_LT(grown_mib([&] { decode<std::list<std::vector<int>>>(bytes); }), 100) << element_bytes;
     }
