@@ -1,5 +1,5 @@
-// Functions named by module + offset, and the running build's identity: see
-// tandem/detail/wire/function_id.hpp.
+// Functions named by module + offset, what such a name may resolve to, and
+// the running build's identity: see tandem/detail/wire/function_id.hpp.
 #include "tandem/detail/wire/function_id.hpp"
 
 #include <dlfcn.h>   // dlopen (RTLD_NOLOAD pinning), dlinfo, dlerror
@@ -8,14 +8,14 @@
 #include <link.h>    // dl_iterate_phdr, dl_phdr_info, link_map
 #include <unistd.h>  // read, readlink
 
-#include <algorithm>  // std::min, std::max, std::lower_bound
+#include <algorithm>  // std::min, std::max
 #include <array>      // read buffers
 #include <atomic>     // the lock-free module table
 #include <cerrno>     // errno, EINTR
 #include <cstddef>    // offsetof
 #include <cstring>    // std::memcpy, std::memmove, std::strerror
-#include <limits>     // the 32-bit range of unwind-table offsets
 #include <exception>  // std::exception_ptr out of the dl_iterate_phdr callback
+#include <limits>     // the 32-bit range of unwind-table offsets
 #include <memory>     // std::unique_ptr while building a table
 #include <utility>    // std::move
 

@@ -131,17 +131,18 @@ concept ConstantClosure = std::is_class_v<F> && std::is_empty_v<F> && std::is_de
                           requires { typename std::bool_constant<(+F{} != nullptr)>; };
 
 /// The entry a captureless lambda travels as: a function with the lambda's
-/// signature that calls a default-made closure. Generated per closure type,
-/// recorded in the module's entry table by function_entry_id().
+/// signature that calls what the closure converts to (the function sent
+/// before entries existed). Generated per closure type, recorded in the
+/// module's entry table by function_entry_id().
 template <class Closure, class Pointer>
 struct ClosureEntry;
 template <class Closure, class R, class... P>
 struct ClosureEntry<Closure, R (*)(P...)> {
-    static R entry(P... args) { return Closure{}(static_cast<P&&>(args)...); }
+    static R entry(P... args) { return (+Closure{})(static_cast<P&&>(args)...); }
 };
 template <class Closure, class R, class... P>
 struct ClosureEntry<Closure, R (*)(P...) noexcept> {
-    static R entry(P... args) noexcept { return Closure{}(static_cast<P&&>(args)...); }
+    static R entry(P... args) noexcept { return (+Closure{})(static_cast<P&&>(args)...); }
 };
 
 /// The FunctionId a message carries for `fn`: for a captureless lambda, its
