@@ -27,6 +27,7 @@
 
 #include "support/child_process.hpp"           // run_program
 #include "support/entry_plugin.hpp"            // EntryPluginApi
+#include "support/expect_error.hpp"            // expect_error
 #include "tandem/detail/wire/function_id.hpp"  // function_id, resolve_*, sendable_function_id
 #include "tandem/detail/wire/remote_call.hpp"  // encode_call, Trampoline, ClosureEntry, run_call
 #include "tandem/errors.hpp"                   // FrameError, ProcessError
@@ -37,22 +38,13 @@ namespace fs = std::filesystem;
 using namespace tandem::detail;
 using tandem::FrameError;
 using tandem::ProcessError;
+using tandem_test::expect_error;
 
 // Not inlined: real functions with addresses of their own.
 [[gnu::noinline]] int add(int a, int b) { return a + b; }
 [[gnu::noinline]] int twice(int a) { return 2 * a; }
 
 std::uintptr_t address_of(auto* function) { return reinterpret_cast<std::uintptr_t>(function); }
-
-template <class E, class Body>
-void expect_error(Body body, const std::string& needle) {
-    try {
-        body();
-        ADD_FAILURE() << "nothing thrown";
-    } catch (const E& e) {
-        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-}
 
 // This program records entries: it encodes calls of these signatures.
 void encode_some_calls() {

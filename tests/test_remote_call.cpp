@@ -45,6 +45,7 @@
 #include "tandem/detail/wire/fd_passing.hpp"  // send_with_fds / receive_with_fds
 #include "tandem/detail/os/unique_fd.hpp"   // UniqueFd
 #include "support/entry_plugin.hpp"          // EntryPluginApi: a library built with tandem
+#include "support/expect_error.hpp"          // expect_error
 #include "tandem/errors.hpp"             // FrameError, ProcessError, RemoteError, ValueError
 #include "tandem/serialization.hpp"      // register_exception
 
@@ -62,6 +63,7 @@ using detail::remote_result_t;
 using detail::run_call;
 using detail::take_result;
 using detail::UniqueFd;
+using tandem_test::expect_error;
 using Bytes = std::vector<std::byte>;
 
 // --- functions to call --------------------------------------------------------------
@@ -301,17 +303,6 @@ detail::CallHeader header_of(const Bytes& message) {
     detail::CallHeader header;
     std::memcpy(&header, message.data(), sizeof header);
     return header;
-}
-
-// A throw that the test expects, whose message must contain `needle`.
-template <class E, class Body>
-void expect_error(Body body, const std::string& needle) {
-    try {
-        body();
-        ADD_FAILURE() << "nothing thrown";
-    } catch (const E& e) {
-        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
 }
 
 // --- in-process round trips ---------------------------------------------------------

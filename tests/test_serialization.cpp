@@ -108,6 +108,22 @@ std::string frame_error_of(auto decode_call) {
     return "no error";
 }
 
+// A count followed by `filler` bytes of `fill`.
+Bytes claim(std::uint64_t count, std::size_t filler, std::byte fill) {
+    Bytes bytes;
+    put(bytes, count);
+    bytes.resize(bytes.size() + filler, fill);
+    return bytes;
+}
+
+// The decode call fails on its count, before allocating more than a few KiB.
+void expect_rejected_before_allocating(auto decode_call) {
+    AllocationProbe probe;
+    const std::string message = frame_error_of(decode_call);
+    EXPECT_NE(message.find("exceeds the"), std::string::npos) << message;
+    EXPECT_LT(probe.largest(), 4096u);
+}
+
 // --- types used below ---------------------------------------------------------------
 
 struct Point3 {
@@ -418,20 +434,9 @@ TEST(Decoding, TruncationAndTrailingBytesAreFrameErrors) {
 // (bpo-36050 style). Here no allocation above a few KiB happens for counts of
 // up to 2^60 in tandem's own ranges and in every cereal container.
 TEST(Decoding, HugeCountsAreRejectedBeforeAllocating) {
-    const auto claim = [](std::uint64_t count, std::size_t filler = 3) {
-        Bytes bytes;
-        put(bytes, count);
-        bytes.resize(bytes.size() + filler, std::byte{'a'});
-        return bytes;
-    };
-    const auto expect_rejected = [](auto decode_call) {
-        AllocationProbe probe;
-        const std::string message = frame_error_of(decode_call);
-        EXPECT_NE(message.find("exceeds the"), std::string::npos) << message;
-        EXPECT_LT(probe.largest(), 4096u);
-    };
+    const auto expect_rejected = [](auto decode_call) { expect_rejected_before_allocating(decode_call); };
     for (const std::uint64_t count : {std::uint64_t{1} << 60, std::uint64_t{1} << 33, std::uint64_t{1000}}) {
-        const Bytes bytes = claim(count);
+        const Bytes bytes = claim(count, 3, std::byte{'a'});
         expect_rejected([&] { decode<std::string>(bytes); });
         expect_rejected([&] { decode<std::vector<int>>(bytes); });
         expect_rejected([&] { decode<std::vector<std::string>>(bytes); });
@@ -469,27 +474,18 @@ TEST(Decoding, PlausibleCountWithMissingElementsIsTruncated) {
 
 // tandem (beyond Python): a count is checked against the bytes its elements
 // need at least, not one byte each: 200 strings cannot follow in 200 bytes
-// (each encodes its 8-byte length), 200 ints in 799 bytes, 100 lists of ints
-// in 799 bytes, so nothing is allocated for them.
+// (each encodes its 8-byte length), nor 100 lists of ints in 799 bytes, nor
+// 100 map items or (int, double) tuples of 12 bytes in 1199, so nothing is
+// allocated for them.
 TEST(Decoding, CountsAreCheckedAgainstTheElementsMinimumSize) {
-    const auto claim = [](std::uint64_t count, std::size_t filler) {
-        Bytes bytes;
-        put(bytes, count);
-        bytes.resize(bytes.size() + filler, std::byte{0});
-        return bytes;
-    };
-    const auto expect_rejected = [](auto decode_call) {
-        AllocationProbe probe;
-        const std::string message = frame_error_of(decode_call);
-        EXPECT_NE(message.find("exceeds the"), std::string::npos) << message;
-        EXPECT_LT(probe.largest(), 4096u);
-    };
-    expect_rejected([&] { decode<std::vector<std::string>>(claim(200, 200)); });
-    expect_rejected([&] { decode<std::list<std::vector<int>>>(claim(100, 799)); });
-    expect_rejected([&] { decode<std::map<int, std::string>>(claim(100, 1199)); });  // 12 bytes an item
-    expect_rejected([&] { decode<std::vector<std::tuple<int, double>>>(claim(100, 1199)); });
+    const auto zeros = [](std::uint64_t count, std::size_t filler) { return claim(count, filler, std::byte{0}); };
+    const auto expect_rejected = [](auto decode_call) { expect_rejected_before_allocating(decode_call); };
+    expect_rejected([&] { decode<std::vector<std::string>>(zeros(200, 200)); });
+    expect_rejected([&] { decode<std::list<std::vector<int>>>(zeros(100, 799)); });
+    expect_rejected([&] { decode<std::map<int, std::string>>(zeros(100, 1199)); });
+    expect_rejected([&] { decode<std::vector<std::tuple<int, double>>>(zeros(100, 1199)); });
     // The same counts with the bytes there decode.
-    EXPECT_EQ(decode<std::vector<std::string>>(claim(25, 200)).size(), 25u);
+    EXPECT_EQ(decode<std::vector<std::string>>(zeros(25, 200)).size(), 25u);
     const std::map<int, std::string> items{{1, ""}, {2, "b"}};
     EXPECT_EQ((decode<std::map<int, std::string>>(encode(items))), items);
 }
