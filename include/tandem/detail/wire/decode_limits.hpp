@@ -176,12 +176,15 @@ consteval std::size_t min_encoded_size() {
 }
 
 /// The cost of one element of container T, or the unknown cost ({1, 1}: one
-/// byte, the rule for user types) if T is not a container cereal sizes.
+/// byte, the rule for user types) if T is not a container cereal sizes. An
+/// element that encodes to nothing (an empty tuple) still counts one byte:
+/// a container may not hold more elements than bytes follow its count.
 template <class T>
 consteval ElementCost container_cost() {
     if constexpr (ContainerLayout<T>::known) {
         using Element = typename ContainerLayout<T>::element;
-        return {min_encoded_size<Element>(), sizeof(Element) + ContainerLayout<T>::links};
+        const std::size_t encoded = min_encoded_size<Element>();
+        return {encoded == 0 ? 1 : encoded, sizeof(Element) + ContainerLayout<T>::links};
     } else {
         return {};
     }
