@@ -15,11 +15,14 @@
 // object, one per module, constructed with the module's other statics, so
 // before main() for the program and its libraries, during dlopen() for a
 // plugin) and unregisters it when it is unloaded, so addresses of a library
-// that is gone are never accepted for whatever is mapped there next.
+// that is gone are never accepted for whatever is mapped there next. (g++
+// rarely lets such a library go: a template's static, which tandem and cereal
+// have, makes it STB_GNU_UNIQUE and so never unloaded; clang builds, and
+// -fno-gnu-unique, do unload.)
 //
-// The records are written by inline assembly under GCC: g++ before 14
-// ignores a section attribute on anything inside a template (GCC PR 88061),
-// and a record must be made per template instantiation. Clang honours the
+// The records are written by inline assembly under GCC: g++ 12 ignores a
+// section attribute on a variable inside a template (GCC PR 88061), and a
+// record must be made per template instantiation. Clang honours the
 // attribute and gets an ordinary variable.
 //
 // Lookups read an immutable snapshot of all registered tables (sorted
