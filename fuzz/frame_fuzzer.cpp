@@ -15,14 +15,18 @@
 // with the decoder on single-frame streams; and values that decode re-encode to
 // the same bytes where the encoding is canonical.
 #include <algorithm>      // std::min, std::equal
+#include <array>          // Heavy's bytes
 #include <cstddef>        // std::byte
 #include <cstdint>        // libFuzzer's signature
 #include <cstring>        // std::memcpy
+#include <deque>          // decoded types
+#include <forward_list>   // decoded types
 #include <list>           // decoded types
 #include <map>            // decoded types
 #include <memory>         // decoded types
 #include <optional>       // the outcome's error
 #include <random>         // chunk sizes
+#include <set>            // decoded types
 #include <span>           // byte views
 #include <string>         // decoded types, error messages
 #include <tuple>          // decoded types
@@ -49,6 +53,17 @@ struct Item {
     template <class Archive>
     void serialize(Archive& archive) {
         archive(name, values, extra, next);
+    }
+};
+
+// Large in memory, one byte on the wire: only the decoding budget bounds how
+// many a count may claim (a few thousand bytes of input can claim 64 MiB).
+struct Heavy {
+    char tag = 0;
+    std::array<char, 16384> scratch{};
+    template <class Archive>
+    void serialize(Archive& archive) {
+        archive(tag);
     }
 };
 
@@ -121,7 +136,7 @@ void try_decode(std::span<const std::byte> bytes) {
 // Decodes `bytes` as one of the types, chosen by `selector`: one decode per
 // input keeps the executions per second up.
 void decode_value_as(unsigned selector, std::span<const std::byte> bytes) {
-    switch (selector % 13) {
+    switch (selector % 17) {
         case 0: return try_decode<int, true>(bytes);
         case 1: return try_decode<bool, true>(bytes);
         case 2: return try_decode<std::string, true>(bytes);
@@ -134,6 +149,11 @@ void decode_value_as(unsigned selector, std::span<const std::byte> bytes) {
         case 9: return try_decode<std::unordered_map<int, std::list<std::string>>>(bytes);
         case 10: return try_decode<Item>(bytes);
         case 11: return try_decode<Tree>(bytes);
+        // Counts checked against each element's minimum size and the budget.
+        case 12: return try_decode<std::list<std::vector<int>>>(bytes);
+        case 13: return try_decode<std::deque<std::set<std::string>>>(bytes);
+        case 14: return try_decode<std::forward_list<std::pair<std::int64_t, std::string>>>(bytes);
+        case 15: return try_decode<std::vector<Heavy>>(bytes);
         default:
             try {
                 (void)tandem::decode_exception(bytes);

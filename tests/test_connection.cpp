@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>  // TEST, EXPECT_*
 
 #include "support/child_process.hpp"  // fork_child, join_child, open_fd_count
+#include "support/peak_rss.hpp"       // peak_rss_kib
 
 #include <array>          // raw headers
 #include <atomic>         // the EINTR test's flag
@@ -49,6 +50,7 @@ namespace {
 using tandem_test::fork_child;
 using tandem_test::join_child;
 using tandem_test::open_fd_count;
+using tandem_test::peak_rss_kib;
 using tandem_test::pidfd_open;
 
 constexpr auto long_wait = 10s;  // for waits that should succeed: a bug fails instead of hanging
@@ -100,20 +102,6 @@ std::string text_of(std::span<const std::byte> bytes) {
 
 void write_raw(int fd, std::span<const std::byte> bytes) {
     ASSERT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
-}
-
-long peak_rss_kib() {
-    std::ifstream status("/proc/self/status");
-    std::string key;
-    while (status >> key) {
-        if (key == "VmHWM:") {
-            long kib = 0;
-            status >> kib;
-            return kib;
-        }
-        status.ignore(1 << 12, '\n');
-    }
-    return -1;
 }
 
 }  // namespace
@@ -491,6 +479,42 @@ TEST(Connection, OversizedHeaderAllocatesNothing) {
         return grown < 64 * 1024 ? 0 : 4;
     });
     EXPECT_EQ(join_child(pid), 0);
+}
+
+// multiprocessing: recv_bytes_into() with a message longer than the buffer
+// raises BufferTooShort holding the whole message; tandem: a header claiming
+// 512 MiB that never arrive costs no 512 MiB there either.
+TEST(Connection, RecvBytesIntoOversizedClaimAllocatesWithTheBytes) {
+    const pid_t pid = fork_child([] {
+        auto [reader, writer] = mp::Pipe();
+        const long before = peak_rss_kib();
+        const auto header = forged_header(512u << 20, 0);
+        if (::write(writer.fileno(), header.data(), header.size()) != 24) return 2;
+        if (::write(writer.fileno(), "abc", 3) != 3) return 2;
+        writer.close();
+        std::array<std::byte, 16> buffer{};
+        try {
+            (void)reader.recv_bytes_into(buffer);
+            return 3;
+        } catch (const tandem::FrameError& e) {
+            if (std::string(e.what()).find("truncated") == std::string::npos) return 5;
+        }
+        const long grown = peak_rss_kib() - before;
+        return grown < 16 * 1024 ? 0 : 4;
+    });
+    EXPECT_EQ(join_child(pid), 0);
+    // A long message that does arrive is still handed over whole.
+    auto [a, b] = mp::Pipe();
+    const std::vector<std::byte> long_message(3 << 20, std::byte{7});
+    std::thread sender([&a, &long_message] { a.send_bytes(long_message); });
+    std::array<std::byte, 16> small{};
+    try {
+        (void)b.recv_bytes_into(small);
+        ADD_FAILURE() << "no BufferTooShort";
+    } catch (const tandem::BufferTooShort& e) {
+        EXPECT_EQ(e.message(), long_message);
+    }
+    sender.join();
 }
 
 // tandem: sending more than the 1 GiB payload limit fails in send() with FrameError and writes nothing.

@@ -4,8 +4,9 @@
 // qualified name (pickle's save_global) and fails when the receiver cannot
 // import them; the tandem promises tested here are the C++ counterparts:
 // a FunctionId round-trips for every kind of function that can be sent, a
-// bad id is a ProcessError rather than a jump into the void, and a worker of
-// a different build is refused with a message saying so.
+// bad id is an error rather than a jump into the void, and a worker of
+// a different build is refused with a message saying so. What an id may
+// resolve to (entry tables, function starts) is test_entry_table.cpp's.
 #include "tandem/detail/wire/function_id.hpp"
 
 #include <gtest/gtest.h>  // TEST, EXPECT_*
@@ -20,11 +21,13 @@
 #include <cstdio>       // std::fopen to change one byte of a file
 #include <cstring>      // std::strlen
 #include <string>       // messages, paths
+#include <string_view>  // module paths
 #include <thread>       // concurrent lookups
 #include <type_traits>  // std::is_trivially_copyable_v
 #include <vector>       // ids, digests
 
-#include "tandem/errors.hpp"  // ProcessError
+#include "tandem/detail/wire/remote_call.hpp"  // encode_call: this program records entries
+#include "tandem/errors.hpp"                   // ProcessError, FrameError
 
 namespace {
 
@@ -54,6 +57,14 @@ std::uintptr_t address_of(const void* pointer) { return reinterpret_cast<std::ui
 template <class Pointer>
 Pointer resolve_as(const FunctionId& id) {
     return reinterpret_cast<Pointer>(resolve_function(id));
+}
+
+// Functions of this program resolve because it is built with tandem: it
+// encodes calls, which leaves it an entry table (entry_table.hpp). Kept
+// (used) though nothing calls it: the records are made at compile time.
+[[gnu::used]] void records_entries() {
+    tandem::detail::HandoffWriter out;
+    tandem::detail::encode_call(out, &add, 1, 2);
 }
 
 // A throw that the test expects, whose message must contain `needle`.
@@ -100,14 +111,17 @@ TEST(FunctionId, CapturelessLambdaRoundTrips) {
     EXPECT_EQ(resolve_as<int (*)(int)>(id)(21), 42);
 }
 
-// pickle finds functions of imported modules; here, of loaded shared libraries (libstdc++, libm).
-TEST(FunctionId, SharedLibraryFunctionsRoundTrip) {
+// pickle names functions of imported modules; here, of loaded shared libraries
+// (libstdc++, libm): the same number for the same library build. Naming is
+// all: a library not built with tandem records no entries, so a receiver
+// refuses to call its functions (test_entry_table.cpp).
+TEST(FunctionId, SharedLibraryFunctionsAreNamedByTheirLibrary) {
     const auto now = &std::chrono::steady_clock::now;
     const FunctionId id = function_id(now);
     EXPECT_NE(id.module, kMainModule);
-    EXPECT_EQ(resolve_as<decltype(now)>(id), now);
+    EXPECT_EQ(function_id(now), id);
     EXPECT_NE(std::string(module_path(id)).find("libstdc++"), std::string::npos) << module_path(id);
-    EXPECT_GT(resolve_as<decltype(now)>(id)().time_since_epoch().count(), 0);
+    EXPECT_THROW(resolve_function(id), tandem::FrameError);
 
     // Looked up by name: taking &sqrt could give the compiler's builtin.
     const auto sqrt = reinterpret_cast<double (*)(double)>(::dlsym(RTLD_DEFAULT, "sqrt"));
@@ -115,11 +129,11 @@ TEST(FunctionId, SharedLibraryFunctionsRoundTrip) {
     const FunctionId square_root = function_id(sqrt);
     EXPECT_NE(square_root.module, kMainModule);
     EXPECT_NE(square_root.module, id.module);  // another library, another number
-    EXPECT_EQ(resolve_as<double (*)(double)>(square_root)(16.0), 4.0);  // IEEE sqrt is exact here
+    EXPECT_NE(std::string(module_path(square_root)).find("libm"), std::string::npos) << module_path(square_root);
 }
 
 // tandem promise: a library loaded at run time (dlopen) is found, and stays loaded once named.
-TEST(FunctionId, LibraryLoadedAtRunTimeRoundTripsAndIsPinned) {
+TEST(FunctionId, LibraryLoadedAtRunTimeIsFoundAndPinned) {
     void* handle = ::dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
     ASSERT_NE(handle, nullptr) << ::dlerror();
     using Combine = unsigned long (*)(unsigned long, unsigned long, long);
@@ -128,12 +142,12 @@ TEST(FunctionId, LibraryLoadedAtRunTimeRoundTripsAndIsPinned) {
     const FunctionId id = function_id(combine);
     EXPECT_NE(id.module, kMainModule);
     EXPECT_NE(std::string(module_path(id)).find("libz"), std::string::npos) << module_path(id);
-    const unsigned long expected = combine(0x12345678UL, 0x9abcdef0UL, 100);
     // Our dlclose drops only our reference: the id's library was pinned, so its
     // load address, and the id, stay valid.
     EXPECT_EQ(::dlclose(handle), 0);
-    EXPECT_EQ(resolve_as<Combine>(id)(0x12345678UL, 0x9abcdef0UL, 100), expected);
     EXPECT_NE(::dlopen("libz.so.1", RTLD_LAZY | RTLD_NOLOAD), nullptr);  // still loaded
+    EXPECT_EQ(function_id(combine), id);
+    EXPECT_NE(std::string(module_path(id)).find("libz"), std::string::npos) << module_path(id);
 }
 
 // tandem promise: a module that is not loaded is a ProcessError, not a crash.
@@ -142,14 +156,13 @@ TEST(FunctionId, UnknownModuleIsProcessError) {
     expect_process_error([] { static_cast<void>(module_path(FunctionId{42, 0})); }, "not loaded");
 }
 
-// tandem promise: an offset outside the module's code is a ProcessError, not a jump.
-TEST(FunctionId, OffsetOutsideTheCodeIsProcessError) {
+// tandem promise: an offset outside the module's code is a FrameError, not a jump.
+TEST(FunctionId, OffsetOutsideTheCodeIsFrameError) {
     const FunctionId id = function_id(&add);
-    expect_process_error([&] { resolve_function(FunctionId{id.module, 0}); }, "outside the code");
-    expect_process_error([&] { resolve_function(FunctionId{id.module, ~std::uint64_t{0}}); }, "outside the code");
+    EXPECT_THROW(resolve_function(FunctionId{id.module, 0}), tandem::FrameError);
+    EXPECT_THROW(resolve_function(FunctionId{id.module, ~std::uint64_t{0}}), tandem::FrameError);
     const FunctionId library = function_id(&std::chrono::steady_clock::now);
-    expect_process_error([&] { resolve_function(FunctionId{library.module, ~std::uint64_t{0} / 2}); },
-                         "outside the code");
+    EXPECT_THROW(resolve_function(FunctionId{library.module, ~std::uint64_t{0} / 2}), tandem::FrameError);
 }
 
 // tandem promise: only code can be named; a data address is refused at the sender.
@@ -170,7 +183,8 @@ TEST(FunctionId, ConcurrentLookupsWhileLibrariesComeAndGo) {
             const auto now = &std::chrono::steady_clock::now;
             while (!stop.load(std::memory_order_relaxed)) {
                 const bool ok = resolve_as<int (*)(int, int)>(function_id(&add)) == &add &&
-                                resolve_as<decltype(now)>(function_id(now)) == now;
+                                std::string_view(module_path(function_id(now))).find("libstdc++") !=
+                                    std::string_view::npos;
                 if (!ok) failures.fetch_add(1);
             }
         });

@@ -23,6 +23,7 @@
 #include <mutex>      // the lock another thread holds during starts
 #include <numeric>    // std::accumulate
 #include <optional>   // exit codes
+#include <pthread.h>  // pthread_sigmask
 #include <stdexcept>  // std::runtime_error, std::invalid_argument from targets
 #include <string>     // names, messages
 #include <thread>     // other threads while processes start
@@ -36,6 +37,8 @@
 #include "tandem/multiprocessing/connection.hpp"   // Pipe, Connection: handed-off arguments
 #include "tandem/multiprocessing/process.hpp"      // Process, ForkProcess, current_process, ...
 #include "tandem/multiprocessing/synchronize.hpp"  // Event: a handed-off shared object
+
+#include "support/child_process.hpp"  // fork_child, join_child: a fresh process per signal test
 
 namespace {
 
@@ -51,6 +54,11 @@ void throw_invalid_argument(std::string message) { throw std::invalid_argument(m
 void abort_now() { std::abort(); }
 void block_forever() {
     for (;;) ::pause();
+}
+// Says it runs, then blocks until a signal ends it.
+void ready_then_block(Connection ready) {
+    ready.send(1);
+    block_forever();
 }
 // Exits 0 if the arguments arrived intact.
 void check_arguments(std::string text, std::vector<int> numbers, double value) {
@@ -326,6 +334,50 @@ TEST_P(ProcessTest, InterruptReachesATargetThatHandlesIt) {
 TEST_P(ProcessTest, InterruptBeforeStartRaises) {
     Process p(options(), &do_nothing);
     EXPECT_THROW(p.interrupt(), tandem::RuntimeError);
+}
+
+// Runs in a fresh child of the test (fork_child), so that the forkserver too
+// is started by a thread in the state `prepare` makes: starts a child with
+// `method`, waits until its target runs, terminates it, and joins it within
+// a bound. 0 if it ended by SIGTERM.
+template <class Prepare>
+int terminate_started_child(StartMethod method, Prepare prepare) {
+    prepare();
+    auto [reader, writer] = Pipe(false);
+    Process child({.start_method = method}, &ready_then_block, std::move(writer));
+    child.start();
+    if (!reader.poll(30s) || reader.recv<int>() != 1) return 2;
+    child.terminate();
+    if (!child.join(10s)) {
+        child.kill();
+        child.join();
+        return 3;
+    }
+    return child.exitcode() == -SIGTERM ? 0 : 4;
+}
+
+// Python: terminate() ends a child with SIGTERM (exitcode -15). tandem: every
+// child starts with an empty signal mask, whatever the thread that started
+// it had blocked, so SIGTERM blocked in main() does not make children immune.
+TEST_P(ProcessTest, TerminateEndsAChildStartedWithSigtermBlocked) {
+    const pid_t pid = tandem_test::fork_child([method = GetParam()] {
+        return terminate_started_child(method, [] {
+            sigset_t terminate;
+            ::sigemptyset(&terminate);
+            ::sigaddset(&terminate, SIGTERM);
+            ::pthread_sigmask(SIG_BLOCK, &terminate, nullptr);
+        });
+    });
+    EXPECT_EQ(tandem_test::join_child(pid, 60s), 0);
+}
+
+// tandem: every child starts with the default action for every signal, so
+// SIGTERM ignored in the parent is not ignored in its children.
+TEST_P(ProcessTest, TerminateEndsAChildStartedWithSigtermIgnored) {
+    const pid_t pid = tandem_test::fork_child([method = GetParam()] {
+        return terminate_started_child(method, [] { ::signal(SIGTERM, SIG_IGN); });
+    });
+    EXPECT_EQ(tandem_test::join_child(pid, 60s), 0);
 }
 
 // Python: join(timeout) returns when the time is up; is_alive() is then still true.

@@ -5,7 +5,9 @@
 // and None travel; a worker's exception is re-raised in the caller. Where
 // Python fails at run time (lambdas, closures, unpicklable arguments),
 // tandem refuses at compile time (checked here with static_assert), and a
-// malformed message is a FrameError. The RemoteCallAcrossExec tests run the
+// malformed message is a FrameError, as is one naming code tandem did not
+// generate (a forged trampoline, libc's unlink, the middle of a function, a
+// library without an entry table: entry_table.hpp). The RemoteCallAcrossExec tests run the
 // calls in a child that re-executes this test program (as spawn does), so
 // the program is loaded at other addresses: ASLR does not matter.
 #include "tandem/detail/wire/remote_call.hpp"
@@ -42,6 +44,8 @@
 #include "tandem/detail/wire/encoding.hpp"    // encode / decode of the test protocol
 #include "tandem/detail/wire/fd_passing.hpp"  // send_with_fds / receive_with_fds
 #include "tandem/detail/os/unique_fd.hpp"   // UniqueFd
+#include "support/entry_plugin.hpp"          // EntryPluginApi: a library built with tandem
+#include "support/expect_error.hpp"          // expect_error
 #include "tandem/errors.hpp"             // FrameError, ProcessError, RemoteError, ValueError
 #include "tandem/serialization.hpp"      // register_exception
 
@@ -59,6 +63,7 @@ using detail::remote_result_t;
 using detail::run_call;
 using detail::take_result;
 using detail::UniqueFd;
+using tandem_test::expect_error;
 using Bytes = std::vector<std::byte>;
 
 // --- functions to call --------------------------------------------------------------
@@ -177,7 +182,18 @@ std::uintptr_t address_of_add() { return reinterpret_cast<std::uintptr_t>(&add);
 Bytes own_build_id() { return Bytes(detail::build_id().begin(), detail::build_id().end()); }
 void exit_now(int code) { std::_Exit(code); }
 
-using Combine = unsigned long (*)(unsigned long, unsigned long, long);
+std::chrono::steady_clock::time_point clock_now() { return std::chrono::steady_clock::now(); }
+int take_path(std::string path) { return static_cast<int>(path.size()); }
+
+// The plugin (support/entry_plugin.cpp), loaded here for good.
+const EntryPluginApi& plugin() {
+    static const EntryPluginApi* api = [] {
+        void* handle = ::dlopen(TANDEM_TEST_PLUGIN, RTLD_NOW | RTLD_LOCAL);
+        if (handle == nullptr) throw std::runtime_error(::dlerror());
+        return reinterpret_cast<const EntryPluginApi* (*)()>(::dlsym(handle, kEntryPluginSymbol))();
+    }();
+    return *api;
+}
 
 // --- compile-time contract --------------------------------------------------------------
 
@@ -272,15 +288,21 @@ CallOutcome run_bytes(const Bytes& bytes) {
     return run_call(in);
 }
 
-// A throw that the test expects, whose message must contain `needle`.
-template <class E, class Body>
-void expect_error(Body body, const std::string& needle) {
-    try {
-        body();
-        ADD_FAILURE() << "nothing thrown";
-    } catch (const E& e) {
-        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
+// `genuine` (an encoded call of a function of this program) with its header
+// replaced by `trampoline` and `function`, and the module paths a sender
+// writes for them: a message as a peer could forge it.
+Bytes forged(const Bytes& genuine, const detail::FunctionId& trampoline, const detail::FunctionId& function) {
+    HandoffWriter out;
+    detail::write_call_header(out, trampoline, function);
+    Bytes bytes(out.bytes().begin(), out.bytes().end());
+    bytes.insert(bytes.end(), genuine.begin() + sizeof(detail::CallHeader), genuine.end());
+    return bytes;
+}
+
+detail::CallHeader header_of(const Bytes& message) {
+    detail::CallHeader header;
+    std::memcpy(&header, message.data(), sizeof header);
+    return header;
 }
 
 // --- in-process round trips ---------------------------------------------------------
@@ -472,28 +494,45 @@ TEST(RemoteCall, MissingDescriptorIsFrameError) {
 
 // tandem promise: a call into a library the worker has not loaded is a ProcessError naming it.
 TEST(RemoteCall, UnknownModuleIsAProcessErrorOutcome) {
-    const auto now = &std::chrono::steady_clock::now;
-    Bytes message = encoded(now);
-    EXPECT_GT(take_result<std::chrono::steady_clock::time_point>(run_bytes(message)).time_since_epoch().count(), 0);
+    HandoffWriter call;
+    plugin().encode_triple(call, 2);
+    Bytes message(call.bytes().begin(), call.bytes().end());
+    EXPECT_EQ(take_result<int>(run_bytes(message)), 6);
     // The function's module number is bytes 16..23; pretend the worker lacks that library.
     const std::uint64_t unknown = 0x5eed5eed5eed5eedULL;
     std::memcpy(message.data() + 16, &unknown, sizeof unknown);
     const CallOutcome outcome = run_bytes(message);
     EXPECT_TRUE(outcome.raised);
-    expect_error<ProcessError>([&] { take_result<std::chrono::steady_clock::time_point>(outcome); }, "libstdc++");
-    expect_error<ProcessError>([&] { take_result<std::chrono::steady_clock::time_point>(outcome); }, "not loaded");
+    expect_error<ProcessError>([&] { take_result<int>(outcome); }, "tandem_test_plugin");
+    expect_error<ProcessError>([&] { take_result<int>(outcome); }, "not loaded");
 }
 
-// tandem promise: an offset outside the module's code is a ProcessError outcome, not a jump.
-TEST(RemoteCall, OffsetOutsideTheCodeIsAProcessErrorOutcome) {
+// tandem promise: an offset outside the module's code is a FrameError, not a jump.
+TEST(RemoteCall, OffsetOutsideTheCodeIsFrameError) {
     for (const std::size_t field : {std::size_t{8}, std::size_t{24}}) {  // trampoline, function
         Bytes message = encoded(&add, 1, 2);
         const std::uint64_t offset = 0;  // the ELF header, not code
         std::memcpy(message.data() + field, &offset, sizeof offset);
-        const CallOutcome outcome = run_bytes(message);
-        EXPECT_TRUE(outcome.raised);
-        expect_error<ProcessError>([&] { take_result<int>(outcome); }, "outside the code");
+        expect_error<FrameError>([&] { run_bytes(message); }, "refused");
     }
+}
+
+// tandem promise: a function of a library built with tandem runs by pointer, its lambdas by closure.
+TEST(RemoteCall, LibraryBuiltWithTandemRunsItsFunctions) {
+    EXPECT_EQ(call_here<int>(plugin().triple, 4), 12);
+    HandoffWriter call;
+    plugin().encode_triple(call, 5);
+    EXPECT_EQ(take_result<int>(run_bytes(Bytes(call.bytes().begin(), call.bytes().end()))), 15);
+}
+
+// tandem promise: a function pointer the worker would refuse fails in the
+// caller, with advice (a C library's function: wrap it in one of yours).
+TEST(RemoteCall, FunctionOfALibraryWithoutATableFailsToEncode) {
+    HandoffWriter out;
+    expect_error<ProcessError>([&] { encode_call(out, &std::chrono::steady_clock::now); },
+                               "was not built with tandem");
+    expect_error<ProcessError>([&] { encode_call(out, &::getpid); }, "libc");
+    EXPECT_GT(call_here<std::chrono::steady_clock::time_point>(&clock_now).time_since_epoch().count(), 0);
 }
 
 // tandem promise: a pool's threads may encode and run calls at the same time.
@@ -505,7 +544,7 @@ TEST(RemoteCall, ConcurrentCallsFromManyThreads) {
             for (int i = 0; i < 500; ++i) {
                 if (call_here<int>(&add, t, i) != t + i) wrong.fetch_add(1);
                 if (call_here<std::string>(&greet, "thread") != "hello, thread") wrong.fetch_add(1);
-                const auto now = &std::chrono::steady_clock::now;
+                const auto now = [] { return std::chrono::steady_clock::now(); };
                 if (call_here<std::chrono::steady_clock::time_point>(now).time_since_epoch().count() <= 0) {
                     wrong.fetch_add(1);
                 }
@@ -576,6 +615,15 @@ public:
     template <class F, class... Args>
     CallOutcome call(const F& fn, const Args&... args) {
         return call_with_build(detail::build_id(), fn, args...);
+    }
+
+    // Sends an encoded call made by hand, after the build id.
+    CallOutcome send_call(const Bytes& call) {
+        HandoffWriter out;
+        out.write_bytes(detail::build_id());
+        Bytes message(out.bytes().begin(), out.bytes().end());
+        message.insert(message.end(), call.begin(), call.end());
+        return send(message);
     }
 
     CallOutcome send(std::span<const std::byte> bytes, std::span<const int> fds = {}) {
@@ -698,20 +746,44 @@ TEST(RemoteCallAcrossExec, HandedOffDescriptorsReachTheChild) {
 
 // multiprocessing: unpickling a function of a module the worker cannot import fails; here, a library it has not loaded.
 TEST(RemoteCallAcrossExec, LibraryFunctionsNeedTheLibraryInTheChild) {
-    void* handle = ::dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
-    ASSERT_NE(handle, nullptr) << ::dlerror();
-    const auto combine = reinterpret_cast<Combine>(::dlsym(handle, "crc32_combine"));
-    ASSERT_NE(combine, nullptr);
-    const unsigned long expected = combine(0xdeadbeefUL, 0x01234567UL, 4096);
+    const auto triple = plugin().triple;
     ExecChild child;
-    const CallOutcome missing = child.call(combine, 0xdeadbeefUL, 0x01234567UL, 4096L);
+    const CallOutcome missing = child.call(triple, 7);
     EXPECT_TRUE(missing.raised);
-    expect_error<ProcessError>([&] { take_result<unsigned long>(missing); }, "libz");
-    expect_error<ProcessError>([&] { take_result<unsigned long>(missing); }, "not loaded");
-    EXPECT_TRUE(take_result<bool>(child.call(&load_library, std::string("libz.so.1"))));
-    EXPECT_EQ(take_result<unsigned long>(child.call(combine, 0xdeadbeefUL, 0x01234567UL, 4096L)), expected);
+    expect_error<ProcessError>([&] { take_result<int>(missing); }, "tandem_test_plugin");
+    expect_error<ProcessError>([&] { take_result<int>(missing); }, "not loaded");
+    EXPECT_TRUE(take_result<bool>(child.call(&load_library, std::string(TANDEM_TEST_PLUGIN))));
+    EXPECT_EQ(take_result<int>(child.call(triple, 7)), 21);
     EXPECT_EQ(child.finish(), 0);
-    ::dlclose(handle);
+}
+
+// The finding that started this: a message naming libc's unlink ran it in
+// the worker. tandem promise: a message naming code tandem did not generate
+// is a FrameError in the worker, before any jump, and the worker goes on: a
+// trampoline that is not one, a function of a library without an entry
+// table (libc's unlink, libstdc++'s clock), an offset inside a function.
+TEST(RemoteCallAcrossExec, CodeTandemDidNotGenerateIsRefused) {
+    ExecChild child;
+    const Bytes path_call = encoded(&take_path, std::string("/nonexistent/tandem-victim"));
+    const Bytes clock_call = encoded(&clock_now);
+    const Bytes add_call = encoded(&add, 1, 2);
+    const detail::FunctionId unlink_id = detail::function_id(&::unlink);
+    const detail::FunctionId now_id = detail::function_id(&std::chrono::steady_clock::now);
+    const detail::FunctionId add_id = header_of(add_call).function;
+    const std::vector<std::pair<Bytes, const char*>> refused{
+        {forged(add_call, add_id, add_id), "decoder"},  // add named as the trampoline
+        {forged(path_call, header_of(path_call).trampoline, unlink_id), "not built with tandem"},
+        {forged(clock_call, header_of(clock_call).trampoline, now_id), "not built with tandem"},
+        {forged(add_call, header_of(add_call).trampoline, detail::FunctionId{add_id.module, add_id.offset + 1}),
+         "not the start of a function"},
+    };
+    for (const auto& [message, reason] : refused) {
+        const CallOutcome outcome = child.send_call(message);
+        EXPECT_TRUE(outcome.raised);
+        expect_error<FrameError>([&] { take_result<int>(outcome); }, reason);
+    }
+    EXPECT_EQ(take_result<int>(child.call(&add, 20, 22)), 42);  // the child is still fine
+    EXPECT_EQ(child.finish(), 0);
 }
 
 // tandem promise: a worker of another build refuses calls with a message saying so.

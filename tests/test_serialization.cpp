@@ -36,6 +36,9 @@
 
 #include "tandem/errors.hpp"  // FrameError, RemoteError, tandem's errors
 
+#include "support/child_process.hpp"  // fork_child, join_child: memory measured in a fresh child
+#include "support/peak_rss.hpp"       // peak_rss_kib
+
 // --- allocation probe ---------------------------------------------------------------
 // Replaces the global allocation functions to record the largest request made
 // while a probe is active, so a test can prove that a crafted length was
@@ -103,6 +106,22 @@ std::string frame_error_of(auto decode_call) {
         return e.what();
     }
     return "no error";
+}
+
+// A count followed by `filler` bytes of `fill`.
+Bytes claim(std::uint64_t count, std::size_t filler, std::byte fill) {
+    Bytes bytes;
+    put(bytes, count);
+    bytes.resize(bytes.size() + filler, fill);
+    return bytes;
+}
+
+// The decode call fails on its count, before allocating more than a few KiB.
+void expect_rejected_before_allocating(auto decode_call) {
+    AllocationProbe probe;
+    const std::string message = frame_error_of(decode_call);
+    EXPECT_NE(message.find("exceeds the"), std::string::npos) << message;
+    EXPECT_LT(probe.largest(), 4096u);
 }
 
 // --- types used below ---------------------------------------------------------------
@@ -415,20 +434,9 @@ TEST(Decoding, TruncationAndTrailingBytesAreFrameErrors) {
 // (bpo-36050 style). Here no allocation above a few KiB happens for counts of
 // up to 2^60 in tandem's own ranges and in every cereal container.
 TEST(Decoding, HugeCountsAreRejectedBeforeAllocating) {
-    const auto claim = [](std::uint64_t count, std::size_t filler = 3) {
-        Bytes bytes;
-        put(bytes, count);
-        bytes.resize(bytes.size() + filler, std::byte{'a'});
-        return bytes;
-    };
-    const auto expect_rejected = [](auto decode_call) {
-        AllocationProbe probe;
-        const std::string message = frame_error_of(decode_call);
-        EXPECT_NE(message.find("exceeds the"), std::string::npos) << message;
-        EXPECT_LT(probe.largest(), 4096u);
-    };
+    const auto expect_rejected = [](auto decode_call) { expect_rejected_before_allocating(decode_call); };
     for (const std::uint64_t count : {std::uint64_t{1} << 60, std::uint64_t{1} << 33, std::uint64_t{1000}}) {
-        const Bytes bytes = claim(count);
+        const Bytes bytes = claim(count, 3, std::byte{'a'});
         expect_rejected([&] { decode<std::string>(bytes); });
         expect_rejected([&] { decode<std::vector<int>>(bytes); });
         expect_rejected([&] { decode<std::vector<std::string>>(bytes); });
@@ -455,11 +463,102 @@ TEST(Decoding, HugeCountsAreRejectedBeforeAllocating) {
 // elements are not there, fails as truncated after a bounded allocation.
 TEST(Decoding, PlausibleCountWithMissingElementsIsTruncated) {
     Bytes bytes;
-    put(bytes, std::uint64_t{200});
-    bytes.resize(bytes.size() + 200, std::byte{0});  // 200 bytes: room for 25 string sizes, not 200 strings
+    put(bytes, std::uint64_t{25});  // 25 strings: at least 200 bytes, and 200 follow,
+    put(bytes, std::uint64_t{8});   // but the first takes 16 of them:
+    bytes.resize(bytes.size() + 8, std::byte{'a'});
+    bytes.resize(bytes.size() + 184, std::byte{0});  // 23 empty strings, and no 25th
     AllocationProbe probe;
     EXPECT_NE(frame_error_of([&] { decode<std::vector<std::string>>(bytes); }).find("truncated"), std::string::npos);
-    EXPECT_LE(probe.largest(), 200 * sizeof(std::string));
+    EXPECT_LE(probe.largest(), 25 * sizeof(std::string));
+}
+
+// tandem (beyond Python): a count is checked against the bytes its elements
+// need at least, not one byte each: 200 strings cannot follow in 200 bytes
+// (each encodes its 8-byte length), nor 100 lists of ints in 799 bytes, nor
+// 100 map items or (int, double) tuples of 12 bytes in 1199, so nothing is
+// allocated for them.
+TEST(Decoding, CountsAreCheckedAgainstTheElementsMinimumSize) {
+    const auto zeros = [](std::uint64_t count, std::size_t filler) { return claim(count, filler, std::byte{0}); };
+    const auto expect_rejected = [](auto decode_call) { expect_rejected_before_allocating(decode_call); };
+    expect_rejected([&] { decode<std::vector<std::string>>(zeros(200, 200)); });
+    expect_rejected([&] { decode<std::list<std::vector<int>>>(zeros(100, 799)); });
+    expect_rejected([&] { decode<std::map<int, std::string>>(zeros(100, 1199)); });
+    expect_rejected([&] { decode<std::vector<std::tuple<int, double>>>(zeros(100, 1199)); });
+    // Elements that encode to nothing still count one byte each.
+    expect_rejected([&] { decode<std::vector<std::tuple<>>>(zeros(5, 4)); });
+    // The same counts with the bytes there decode.
+    EXPECT_EQ(decode<std::vector<std::string>>(zeros(25, 200)).size(), 25u);
+    const std::map<int, std::string> items{{1, ""}, {2, "b"}};
+    EXPECT_EQ((decode<std::map<int, std::string>>(encode(items))), items);
+}
+
+// A type that is large in memory and small on the wire: the kind of element
+// the minimum-size check cannot bound.
+struct Heavy {
+    char tag = 0;
+    std::array<char, 4096> scratch{};
+    template <class Archive>
+    void serialize(Archive& archive) {
+        archive(tag);
+    }
+};
+
+// tandem (beyond Python): the elements a message's containers would allocate
+// are charged to its decoding budget (32 MiB + 16 x its size), so 65536
+// claimed 4 KiB elements in a 64 KiB payload (one byte each on the wire) are
+// refused before cereal allocates 256 MiB for them.
+TEST(Decoding, AllocationBeyondTheMessageBudgetIsRefused) {
+    Bytes bytes;
+    put(bytes, std::uint64_t{1} << 16);
+    bytes.resize(bytes.size() + (std::size_t{1} << 16), std::byte{0});
+    AllocationProbe probe;
+    const std::string message = frame_error_of([&] { decode<std::vector<Heavy>>(bytes); });
+    EXPECT_NE(message.find("decoding budget"), std::string::npos) << message;
+    EXPECT_LT(probe.largest(), 4096u);
+    // Within the budget, the same type decodes.
+    EXPECT_EQ(decode<std::vector<Heavy>>(encode(std::vector<Heavy>(3))).size(), 3u);
+}
+
+// ThreadSanitizer keeps about four bytes of shadow for each byte the
+// program touches: resident memory grows five times as fast.
+#if defined(__SANITIZE_THREAD__)
+constexpr long kResidentPerAllocatedByte = 5;
+#else
+constexpr long kResidentPerAllocatedByte = 1;
+#endif
+
+// tandem (beyond Python): an 8 MiB payload claiming as many elements as the
+// checks allow grows a process's memory by tens of MiB, not hundreds (one
+// byte per element let it reach 256 MiB for vector<string> and 384 MiB for
+// list<vector<int>>). Measured as peak RSS in a fresh child.
+TEST(Decoding, AmplifyingPayloadsStayUnderBoundedMemory) {
+    constexpr std::size_t kPayload = std::size_t{8} << 20;
+    // The growth in MiB, up to 1000 (the child reports it in its exit status, in 4 MiB steps).
+    const auto grown_mib = [](auto decode_call) {
+        const pid_t pid = tandem_test::fork_child([&] {
+            const long before = tandem_test::peak_rss_kib();
+            try {
+                decode_call();
+                return 251;
+            } catch (const FrameError&) {
+            }
+            return static_cast<int>(std::min<long>((tandem_test::peak_rss_kib() - before) / 4096, 250));
+        });
+        return 4 * tandem_test::join_child(pid);
+    };
+    constexpr long kLimitMib = 100 * kResidentPerAllocatedByte;
+    for (const std::size_t element_bytes : {std::size_t{1}, std::size_t{8}}) {
+        // A count of one element per byte left (what one byte per element
+        // allowed), then of one per 8 bytes (as many 8-byte counts as fit),
+        // the last of which claims an element that is not there: decoding
+        // fails in the end either way.
+        Bytes bytes;
+        put(bytes, static_cast<std::uint64_t>((kPayload - 8) / element_bytes));
+        bytes.resize(kPayload - 8, std::byte{0});
+        put(bytes, std::uint64_t{1});
+        EXPECT_LT(grown_mib([&] { decode<std::vector<std::string>>(bytes); }), kLimitMib) << element_bytes;
+        EXPECT_LT(grown_mib([&] { decode<std::list<std::vector<int>>>(bytes); }), kLimitMib) << element_bytes;
+    }
 }
 
 // pickle loads bools from its own opcodes; here a byte other than 0 or 1 in

@@ -191,7 +191,9 @@ private:
 };
 
 /// A message from another process that is truncated, oversized, corrupted or of
-/// the wrong version. It is rejected before any of its contents is decoded.
+/// the wrong version, whose counts claim more than it holds or more memory
+/// than its decoding budget, or that names code tandem did not generate. It is
+/// rejected before any of its contents is decoded or called.
 class FrameError : public Error {
 public:
     using Error::Error;

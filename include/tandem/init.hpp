@@ -31,6 +31,17 @@
 // turn do not see it. A program that never calls init() can still use the
 // fork start method, and the default start method then forks only while the
 // program has a single thread (see multiprocessing/context.hpp).
+//
+// The variable only says "you may be a worker"; the process that made the
+// copy has to prove it. Before reading anything, the copy checks that the
+// socket it was handed was created by its own parent, running as the same
+// user and the same executable: a script or another program that sets the
+// variable gets a one-line refusal on stderr and exit status 3, and nothing
+// it sends is run. In a program running with elevated privileges (setuid,
+// setgid, file capabilities: the kernel's AT_SECURE), whose environment a
+// less privileged user chose, the variable is ignored altogether (and
+// removed): main() runs, and spawn and forkserver are unavailable (fork
+// works).
 #pragma once
 
 namespace tandem {
@@ -41,11 +52,15 @@ namespace tandem {
 /// it again just records the arguments again. In a child started by spawn, or
 /// the forkserver: never returns; runs the child's target or the server and
 /// _exit()s. Throws nothing; a malformed TANDEM_WORKER variable (set by hand)
-/// makes it print the problem to stderr and _exit(2).
+/// makes it print the problem to stderr and _exit(2), one set by a process
+/// other than the program's own parent running the same executable _exit(3)
+/// (see above). With AT_SECURE it ignores the variable and returns, leaving
+/// spawn and forkserver unavailable.
 void init(int argc, char** argv) noexcept;
 
 /// True once init() has returned in this program (or in the parent a forked
-/// child was forked from), so spawn and forkserver can be used.
+/// child was forked from), so spawn and forkserver can be used. False in a
+/// program running with elevated privileges (AT_SECURE), even after init().
 bool initialized() noexcept;
 
 }  // namespace tandem

@@ -234,7 +234,7 @@ public:
         static_assert(!std::is_void_v<R>, "map() needs a function that returns a value; use submit() otherwise");
         detail::check_map_options(options);
         if (!engine_) throw RuntimeError("cannot schedule new futures after shutdown");
-        const detail::FunctionId function = detail::function_id(detail::as_function_pointer(fn));
+        const detail::FunctionId function = detail::function_entry_id(fn);
         // The engine is not kept alive by the results: a lazy map whose pool
         // is gone cannot submit any more (MapOptions::buffersize).
         auto submit_chunk = [engine = std::weak_ptr(engine_), function](std::vector<Input> chunk) {

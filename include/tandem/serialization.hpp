@@ -12,7 +12,10 @@
 // Raw pointers and capturing lambdas are compile-time errors that say why.
 // A trivially copyable struct travels as its bytes, so it must not hold
 // pointers, unless it has its own cereal serialize/save member, which is then
-// used instead.
+// used instead. Received bytes are trusted no further than they reach: a
+// container's count must fit the bytes left, and a message's containers may
+// allocate at most 32 MiB plus 16 times its size in all (a FrameError
+// otherwise; pickle has no such limit).
 //
 // Exceptions thrown in a worker come back with their type name and message.
 // The standard exception types and tandem's own are rethrown as themselves;

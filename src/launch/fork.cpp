@@ -3,7 +3,7 @@
 // detail/launch/launcher.hpp).
 #include <dirent.h>      // opendir on /proc/self/task
 #include <pthread.h>     // pthread_atfork, pthread_getattr_np
-#include <signal.h>      // kill
+#include <signal.h>      // kill, sigaction, sigprocmask
 #include <sys/syscall.h> // SYS_pidfd_open, SYS_pidfd_send_signal
 #include <sys/prctl.h>   // PR_SET_PDEATHSIG
 #include <sys/wait.h>    // CLD_EXITED, waitpid
@@ -152,6 +152,7 @@ struct ForkJob {
 
 void run_forked_child(void* context) {
     const auto& job = *static_cast<const ForkJob*>(context);
+    reset_signal_state();
     die_with_parent(job.parent);
     int code = 0;
     try {
@@ -217,6 +218,20 @@ void die_with_parent(pid_t expected_parent) noexcept {
     // The parent may have died before the prctl: we would be an orphan
     // already, and no signal would ever come.
     if (::getppid() != expected_parent) ::_exit(1);
+}
+
+void reset_signal_state() noexcept {
+    struct sigaction default_action {};
+    default_action.sa_handler = SIG_DFL;
+    ::sigemptyset(&default_action.sa_mask);
+    // SIGKILL and SIGSTOP cannot be changed, and glibc keeps the two
+    // real-time signals it uses for itself: sigaction refuses those, harmlessly.
+    for (int signal_number = 1; signal_number < NSIG; ++signal_number) {
+        ::sigaction(signal_number, &default_action, nullptr);
+    }
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
 LaunchedChild launch_fork(ProcessTarget& target, const ChildSetup& setup) {

@@ -158,7 +158,8 @@ struct ServedJob {
         sibling.status.reset();
     }
     job.status->reset();
-    ::signal(SIGINT, SIG_DFL);
+    // The server ignores SIGINT; its children start as any child does.
+    reset_signal_state();
     die_with_parent(job.server);
     std::vector<UniqueFd> fds = std::move(job.request->fds);
     fds.erase(fds.begin());  // the status socket, already closed above

@@ -1,9 +1,10 @@
 // tandem::init(): recognising a re-executed worker (spawn child, forkserver)
-// by its environment variable, and recording what spawn needs in the
-// user's program (see tandem/init.hpp).
+// by its environment variable, checked against the process that made it, and
+// recording what spawn needs in the user's program (see tandem/init.hpp).
 #include "tandem/init.hpp"  // the declarations
 
-#include <unistd.h>  // environ, _exit
+#include <sys/auxv.h>  // getauxval(AT_SECURE)
+#include <unistd.h>    // environ, _exit
 
 #include <atomic>   // the initialized flag
 #include <cstdio>   // the malformed-variable message
@@ -12,13 +13,16 @@
 #include <string>   // the variable's value
 #include <vector>   // the recorded arguments
 
-#include "tandem/detail/launch/launcher.hpp"  // kWorkerVariable, run_spawned_child, run_forkserver
-#include "tandem/errors.hpp"           // ProcessError
+#include "tandem/detail/launch/launcher.hpp"  // kWorkerVariable, check_launching_parent, run_spawned_child, ...
+#include "tandem/errors.hpp"                  // ProcessError
 
 namespace tandem {
 namespace {
 
 std::atomic<bool> initialized_flag{false};
+// Set by init() in a program running with elevated privileges, whose
+// environment was chosen by a less privileged user.
+std::atomic<bool> secure_flag{false};
 std::mutex arguments_mutex;
 std::vector<std::string> arguments;  // guarded by arguments_mutex
 
@@ -49,20 +53,29 @@ void init(int argc, char** argv) noexcept {
         for (int i = 0; argv != nullptr && i < argc && argv[i] != nullptr; ++i) arguments.emplace_back(argv[i]);
         if (arguments.empty()) arguments.emplace_back("/proc/self/exe");
     }
+    // Under setuid, setgid or file capabilities the kernel sets AT_SECURE:
+    // whoever ran the program chose its environment, so the worker marker
+    // means nothing, and a re-executed copy could not tell a real one either
+    // (spawn and forkserver stay unavailable; require_init says why).
+    const bool secure = ::getauxval(AT_SECURE) != 0;
+    secure_flag.store(secure, std::memory_order_release);
     // A worker can start processes of its own with every method too.
-    initialized_flag.store(true, std::memory_order_release);
+    initialized_flag.store(!secure, std::memory_order_release);
 
     const char* marker = std::getenv(detail::kWorkerVariable);
     if (marker == nullptr) return;
     const std::string value(marker);
-    // Gone before any user code (a target) runs, and from what it executes.
+    // Gone before any user code (a target, or main() here) runs, and from
+    // what it executes.
     ::unsetenv(detail::kWorkerVariable);
+    if (secure) return;
     std::string kind;
     int fd = -1;
     pid_t parent = 0;
-    if (parse_marker(value, kind, fd, parent)) {
+    if (parse_marker(value, kind, fd, parent) && (kind == "spawn" || kind == "forkserver")) {
+        detail::check_launching_parent(fd, parent, kind.c_str());
         if (kind == "spawn") detail::run_spawned_child(fd, parent);
-        if (kind == "forkserver") detail::run_forkserver(fd, parent);
+        detail::run_forkserver(fd, parent);
     }
     std::fprintf(stderr, "tandem::init: malformed %s=%s (it is set by tandem for its own workers only)\n",
                  detail::kWorkerVariable, value.c_str());
@@ -80,6 +93,12 @@ std::vector<std::string> program_arguments() {
 
 void require_init(const char* method_name) {
     if (initialized()) return;
+    if (secure_flag.load(std::memory_order_acquire)) {
+        throw ProcessError(std::string("the ") + method_name +
+                           " start method is not available in a program running with elevated privileges "
+                           "(setuid, setgid or file capabilities): the copy it would execute could not trust the "
+                           "environment that tells it it is a worker. Use the fork start method");
+    }
     throw ProcessError(std::string("the ") + method_name +
                        " start method re-executes this program, which must then call tandem::init(argc, argv) first "
                        "thing in main() (see tandem/init.hpp). Add that call, or use the fork start method");

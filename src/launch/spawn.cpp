@@ -34,6 +34,8 @@ struct ExecJob {
 
 void exec_in_child(void* context) {
     const auto& job = *static_cast<const ExecJob*>(context);
+    // execve keeps the mask and ignored signals: the program starts clean.
+    reset_signal_state();
     die_with_parent(job.parent);
     // The socket becomes descriptor 3 without close-on-exec; everything
     // else above 2 is closed, so the child gets only what it is handed.

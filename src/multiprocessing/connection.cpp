@@ -143,6 +143,12 @@ std::vector<std::byte> Connection::receive_payload(std::optional<std::size_t> ma
         if (!writable_) close();
         throw std::system_error(EMSGSIZE, std::generic_category(), "bad message length");
     }
+    std::vector<std::byte> payload = receive_growing(size);
+    check_payload(payload);
+    return payload;
+}
+
+std::vector<std::byte> Connection::receive_growing(std::size_t size) {
     std::vector<std::byte> payload(std::min(size, first_payload_chunk));
     std::size_t got = 0;
     while (got < size) {
@@ -151,7 +157,6 @@ std::vector<std::byte> Connection::receive_payload(std::optional<std::size_t> ma
         if (n == 0) fail(describe_truncation(got, size, "payload"));
         got += n;
     }
-    check_payload(payload);
     return payload;
 }
 
@@ -166,12 +171,16 @@ std::size_t Connection::recv_bytes_into(std::span<std::byte> buffer, std::size_t
     // stream stays in step) and handed over in the exception, as Python does.
     const std::size_t room = buffer.size() - offset;
     const std::size_t size = receive_header();
-    const bool fits = size <= room;
-    std::vector<std::byte> too_long(fits ? 0 : size);
-    const auto out = fits ? buffer.subspan(offset, size) : std::span<std::byte>(too_long);
+    if (size > room) {
+        // Grown with the bytes received, like recv_bytes(): the header's
+        // claim alone allocates nothing.
+        std::vector<std::byte> too_long = receive_growing(size);
+        check_payload(too_long);
+        throw BufferTooShort(std::move(too_long));
+    }
+    const auto out = buffer.subspan(offset, size);
     receive_exactly(out, size);
     check_payload(out);
-    if (!fits) throw BufferTooShort(std::move(too_long));
     return size;
 }
 

@@ -3,6 +3,7 @@
 
 #include <sys/socket.h>  // sendmsg, recvmsg, CMSG_*
 
+#include <algorithm>     // std::min, std::max
 #include <cerrno>        // errno, EINTR
 #include <cstdint>       // std::uint32_t, the length prefix
 #include <cstring>       // std::memcpy
@@ -14,6 +15,9 @@ namespace tandem::detail {
 namespace {
 
 [[noreturn]] void throw_errno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
+
+// The receive buffer's first size; it doubles as more bytes arrive.
+constexpr std::size_t kFirstChunk = std::size_t{64} << 10;
 
 // Control buffer big enough for kMaxPassedFds descriptors, suitably aligned.
 union ControlBuffer {
@@ -105,9 +109,17 @@ ReceivedMessage receive_with_fds(int socket, std::size_t max_bytes) {
     std::uint32_t length;
     std::memcpy(&length, prefix, sizeof length);
     if (length > max_bytes) throw FrameError("message: length exceeds the limit");
-    message.bytes.resize(length);
-    if (!receive_all(socket, message.bytes, message.fds) && length != 0) {
-        throw FrameError("message: the peer closed in the middle of a message");
+    // The buffer grows with the bytes that arrive, at most doubling, never to
+    // the length the peer claims: a claim of 1 GiB followed by nothing costs
+    // the first chunk, not 1 GiB of zeroed memory.
+    std::size_t got = 0;
+    while (got < length) {
+        const std::size_t until = std::min<std::size_t>(length, std::max(2 * got, kFirstChunk));
+        message.bytes.resize(until);
+        if (!receive_all(socket, std::span(message.bytes).subspan(got), message.fds)) {
+            throw FrameError("message: the peer closed in the middle of a message");
+        }
+        got = until;
     }
     return message;
 }

@@ -1,5 +1,5 @@
-// Functions named by module + offset, and the running build's identity: see
-// tandem/detail/wire/function_id.hpp.
+// Functions named by module + offset, what such a name may resolve to, and
+// the running build's identity: see tandem/detail/wire/function_id.hpp.
 #include "tandem/detail/wire/function_id.hpp"
 
 #include <dlfcn.h>   // dlopen (RTLD_NOLOAD pinning), dlinfo, dlerror
@@ -8,18 +8,20 @@
 #include <link.h>    // dl_iterate_phdr, dl_phdr_info, link_map
 #include <unistd.h>  // read, readlink
 
-#include <algorithm>  // std::min
+#include <algorithm>  // std::min, std::max
 #include <array>      // read buffers
 #include <atomic>     // the lock-free module table
 #include <cerrno>     // errno, EINTR
 #include <cstddef>    // offsetof
 #include <cstring>    // std::memcpy, std::memmove, std::strerror
 #include <exception>  // std::exception_ptr out of the dl_iterate_phdr callback
+#include <limits>     // the 32-bit range of unwind-table offsets
 #include <memory>     // std::unique_ptr while building a table
 #include <utility>    // std::move
 
-#include "tandem/detail/os/unique_fd.hpp"  // detail::UniqueFd for the digested file
-#include "tandem/errors.hpp"            // ProcessError
+#include "tandem/detail/os/unique_fd.hpp"     // detail::UniqueFd for the digested file
+#include "tandem/detail/wire/entry_table.hpp"  // is_recorded_entry, has_entry_table
+#include "tandem/errors.hpp"                   // ProcessError, FrameError
 
 namespace tandem::detail {
 namespace {
@@ -89,6 +91,71 @@ struct Segment {
     std::uint64_t end;
 };
 
+// The sorted table of function starts the linker writes into
+// .eh_frame_hdr (PT_GNU_EH_FRAME) for the unwinder's binary search: pairs of
+// 32-bit offsets from the header, (function start, its FDE). It is mapped
+// with the module and survives `strip`, which removes .symtab; .dynsym would
+// list only exported functions, and a program exports none.
+struct FunctionStarts {
+    std::uintptr_t origin = 0;  // the header's address: entries are relative to it
+    const std::byte* table = nullptr;
+    std::size_t count = 0;
+
+    bool contains(std::uintptr_t address) const noexcept {
+        if (table == nullptr) return false;
+        const auto relative = static_cast<std::int64_t>(address - origin);
+        if (relative < std::numeric_limits<std::int32_t>::min() ||
+            relative > std::numeric_limits<std::int32_t>::max()) {
+            return false;
+        }
+        std::size_t low = 0;
+        std::size_t high = count;
+        while (low < high) {
+            const std::size_t middle = low + (high - low) / 2;
+            std::int32_t start;
+            std::memcpy(&start, table + middle * 8, sizeof start);
+            if (start == relative) return true;
+            if (start < relative) {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        return false;
+    }
+};
+
+// The DWARF pointer encodings (DW_EH_PE_*) a linker uses in .eh_frame_hdr.
+constexpr std::uint8_t kEncodingOmit = 0xff;
+constexpr std::uint8_t kEncodingUdata4 = 0x03;
+constexpr std::uint8_t kEncodingSdata4 = 0x0b;
+constexpr std::uint8_t kEncodingDatarelSdata4 = 0x3b;  // what GNU ld, gold and lld write
+
+// The function-start table of a module, or none: without one, no function
+// of the module can be named at run time (a rare linker, or
+// --no-eh-frame-hdr); its recorded entries still resolve.
+FunctionStarts find_function_starts(const dl_phdr_info& info) noexcept {
+    for (ElfW(Half) i = 0; i < info.dlpi_phnum; ++i) {
+        const ElfW(Phdr)& segment = info.dlpi_phdr[i];
+        if (segment.p_type != PT_GNU_EH_FRAME || segment.p_memsz < 12) continue;
+        const auto* header = reinterpret_cast<const std::byte*>(info.dlpi_addr + segment.p_vaddr);
+        const auto version = static_cast<std::uint8_t>(header[0]);
+        const auto frame_pointer_encoding = static_cast<std::uint8_t>(header[1]);
+        const auto count_encoding = static_cast<std::uint8_t>(header[2]);
+        const auto table_encoding = static_cast<std::uint8_t>(header[3]);
+        const std::uint8_t four_byte = frame_pointer_encoding & 0x0f;
+        if (version != 1 || table_encoding != kEncodingDatarelSdata4 || count_encoding == kEncodingOmit ||
+            (count_encoding & 0x0f) != kEncodingUdata4 || (four_byte != kEncodingUdata4 && four_byte != kEncodingSdata4)) {
+            return {};
+        }
+        std::uint32_t count = 0;
+        std::memcpy(&count, header + 8, sizeof count);
+        if (std::size_t{12} + std::size_t{count} * 8 > segment.p_memsz) return {};
+        return {reinterpret_cast<std::uintptr_t>(header), header + 12, count};
+    }
+    return {};
+}
+
 // One loaded module. Created once, never freed (tables that were replaced
 // may still be read by another thread), and shared by the tables that list
 // it while it stays loaded at the same address.
@@ -96,6 +163,8 @@ struct Module {
     std::uint64_t key = kMainModule;
     std::uintptr_t base = 0;
     std::vector<Segment> code;  // the executable PT_LOAD segments
+    Segment image{};            // from the first PT_LOAD segment's start to the last one's end
+    FunctionStarts starts;
     std::string path;
     std::vector<std::byte> build_id;
     mutable std::atomic<bool> pinned{false};
@@ -112,12 +181,17 @@ struct Module {
 void describe(const dl_phdr_info& info, Module& module) {
     module.base = info.dlpi_addr;
     module.path = info.dlpi_name != nullptr ? info.dlpi_name : "";
+    bool first_load = true;
     for (ElfW(Half) i = 0; i < info.dlpi_phnum; ++i) {
         const ElfW(Phdr)& segment = info.dlpi_phdr[i];
-        if (segment.p_type == PT_LOAD && (segment.p_flags & PF_X) != 0 && segment.p_memsz != 0) {
-            module.code.push_back({segment.p_vaddr, segment.p_vaddr + segment.p_memsz});
-        }
+        if (segment.p_type != PT_LOAD || segment.p_memsz == 0) continue;
+        const Segment extent{segment.p_vaddr, segment.p_vaddr + segment.p_memsz};
+        module.image = first_load ? extent : Segment{std::min(module.image.begin, extent.begin),
+                                                     std::max(module.image.end, extent.end)};
+        first_load = false;
+        if ((segment.p_flags & PF_X) != 0) module.code.push_back(extent);
     }
+    module.starts = find_function_starts(info);
     const std::span<const std::byte> id = find_build_id(info);
     module.build_id.assign(id.begin(), id.end());
 }
@@ -402,14 +476,60 @@ FunctionId function_id_of_address(std::uintptr_t address) {
     return {library->key, address - library->base};
 }
 
-void* resolve_function(const FunctionId& id) {
+namespace {
+
+std::string name_of(const Module& module) {
+    return module.path.empty() ? std::string("an unnamed module") : module.path;
+}
+
+bool carries_entry_table(const Module& module) noexcept {
+    return has_entry_table(module.base + module.image.begin, module.base + module.image.end);
+}
+
+// Why the function at `offset` of `module` may not be called from a
+// message, or nullptr if it may: a recorded entry, or the start of a
+// function (per the module's own unwind table) in a module built with tandem.
+const char* refusal(const Module& module, std::uint64_t offset) noexcept {
+    if (!module.contains(offset)) return "lies outside the module's code";
+    const std::uintptr_t address = module.base + offset;
+    if (is_recorded_entry(address, EntryKind::function)) return nullptr;
+    if (!carries_entry_table(module)) {
+        return "is in a module that was not built with tandem (it records no entry points, so none of its "
+               "functions may be called from a message)";
+    }
+    if (!module.starts.contains(address)) return "is not the start of a function";
+    return nullptr;
+}
+
+}  // namespace
+
+void* resolve_trampoline(const FunctionId& id) {
     const Module& module = module_of(id);
-    if (!module.contains(id.offset)) {
-        throw ProcessError("function offset " + hex_number(id.offset) + " lies outside the code of " +
-                           (module.path.empty() ? std::string("an unnamed module") : module.path) +
-                           ": the id is corrupted or comes from a different build");
+    if (!module.contains(id.offset) || !is_recorded_entry(module.base + id.offset, EntryKind::trampoline)) {
+        throw FrameError("the call names a decoder at offset " + hex_number(id.offset) + " of " + name_of(module) +
+                         " that tandem did not generate: refused");
     }
     return reinterpret_cast<void*>(module.base + id.offset);
+}
+
+void* resolve_function(const FunctionId& id) {
+    const Module& module = module_of(id);
+    if (const char* why = refusal(module, id.offset)) {
+        throw FrameError("the call names a function at offset " + hex_number(id.offset) + " of " + name_of(module) +
+                         ", which " + why + ": refused");
+    }
+    return reinterpret_cast<void*>(module.base + id.offset);
+}
+
+FunctionId sendable_function_id(std::uintptr_t address) {
+    const FunctionId id = function_id_of_address(address);
+    const Module& module = module_of(id);
+    if (const char* why = refusal(module, id.offset)) {
+        throw ProcessError("cannot send the function at " + hex_number(address) + " in " + name_of(module) +
+                           " to another process: it " + why +
+                           ". Call it from a function or a lambda of your program and send that");
+    }
+    return id;
 }
 
 std::string_view module_path(const FunctionId& id) { return module_of(id).path; }

@@ -15,9 +15,11 @@ std::string_view as_text(std::span<const std::byte> bytes) noexcept {
     return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
-// resolve_function, with the message a user needs when a library is missing:
-// the worker knows the library only by its number, the caller sent its path.
-void* resolve_for_call(const FunctionId& id, std::string_view sent_path, const char* role) {
+// A library that is not loaded here is the user's to fix (a ProcessError
+// naming the path the caller sent; the worker knows the library only by its
+// number); code the entry tables do not vouch for is a FrameError.
+template <class Resolve>
+void* resolve_for_call(const FunctionId& id, std::string_view sent_path, const char* role, Resolve resolve) {
     if (id.module != kMainModule) {
         try {
             static_cast<void>(module_path(id));
@@ -28,11 +30,7 @@ void* resolve_for_call(const FunctionId& id, std::string_view sent_path, const c
                                "here too: link the program with it, or dlopen() it before the call arrives");
         }
     }
-    try {
-        return resolve_function(id);
-    } catch (const ProcessError& e) {
-        throw ProcessError(std::string("cannot run the call: ") + e.what());
-    }
+    return resolve(id);
 }
 
 }  // namespace
@@ -55,14 +53,15 @@ CallOutcome run_call(HandoffReader& in) {
     void* trampoline_address = nullptr;
     void* function_address = nullptr;
     try {
-        trampoline_address = resolve_for_call(header.trampoline, trampoline_path, "argument decoder");
-        function_address = resolve_for_call(header.function, function_path, "function");
+        trampoline_address =
+            resolve_for_call(header.trampoline, trampoline_path, "argument decoder", &resolve_trampoline);
+        function_address = resolve_for_call(header.function, function_path, "function", &resolve_function);
     } catch (const ProcessError&) {
         return raised_outcome(std::current_exception());
     }
-    // The address is that of trampoline<Pointer> in this process: the sender
-    // computed its id from exactly that function of the same build.
-    const auto run = reinterpret_cast<Trampoline>(trampoline_address);
+    // A recorded Trampoline<Pointer>::entry of this process: the entry
+    // tables list only those under this kind.
+    const auto run = reinterpret_cast<TrampolinePointer>(trampoline_address);
     return run(function_address, in);
 }
 

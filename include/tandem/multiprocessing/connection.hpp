@@ -180,6 +180,8 @@ private:
     std::vector<std::byte> receive_payload(std::optional<std::size_t> maxlength);
     // Reads and checks the next header: its payload size.
     std::size_t receive_header();
+    // Reads a payload of `size` bytes into a buffer that grows as they arrive.
+    std::vector<std::byte> receive_growing(std::size_t size);
     // Reads exactly `out.size()` payload bytes of a frame of `total` bytes.
     void receive_exactly(std::span<std::byte> out, std::size_t total);
     void check_payload(std::span<const std::byte> payload);

@@ -192,7 +192,7 @@ struct ProcessBackend {
                       "tandem: Pool runs functions in other processes: pass a function pointer or a lambda "
                       "without captures (ThreadPool takes any callable)");
         using Pointer = remote_pointer_t<Fn>;
-        const FunctionId function = function_id(as_function_pointer(*fn));
+        const FunctionId function = function_entry_id(*fn);
         return executor.submit(&run_pool_chunk<Star, Pointer, Input, R>, function, chunk);
     }
 

@@ -11,8 +11,18 @@
 // parent and reaps it).
 //
 // Rules every child follows, whatever the start method:
+//  - An empty signal mask and the default action for every signal, whatever
+//    the thread that started it had blocked or ignored (reset_signal_state);
+//    then what tandem sets on purpose (a pool worker ignores SIGINT).
 //  - PR_SET_PDEATHSIG(SIGKILL) first thing, then getppid() compared with the
 //    expected parent: a parent that died before the prctl is caught too.
+//  - A re-executed child (spawn, the forkserver) acts for its own parent only:
+//    before it reads its socket it checks that the socket's creator
+//    (SO_PEERCRED) is the parent its marker names and its actual parent, as
+//    the same user, running the same executable; otherwise it prints one line
+//    on stderr and _exit(kRefusedWorkerStatus)s. The marker itself is ignored
+//    in a program running with elevated privileges (AT_SECURE: setuid, setgid,
+//    file capabilities), where spawn and forkserver are not available.
 //  - PDEATHSIG fires when the *thread* that forked exits, not the process, so
 //    fork_process() forks on the main thread when called there and otherwise
 //    on a long-lived internal thread ("launcher"), never on a caller's thread
@@ -52,7 +62,13 @@ namespace tandem::detail {
 inline constexpr const char* kWorkerVariable = "TANDEM_WORKER";
 
 /// The largest start message (setup + target + arguments) a child accepts.
+/// Only a limit: the buffer grows with the bytes that actually arrive.
 inline constexpr std::size_t kMaxStartMessage = std::size_t{1} << 30;
+
+/// The exit status of a program started with kWorkerVariable by a process
+/// that is not its own parent running the same executable (see
+/// check_launching_parent); 2 is a malformed variable.
+inline constexpr int kRefusedWorkerStatus = 3;
 
 /// A Process's target bound to its arguments.
 class ProcessTarget {
@@ -137,6 +153,23 @@ int exit_code_from(const siginfo_t& info) noexcept;
 /// Async-signal-safe: usable between fork() and exec().
 void die_with_parent(pid_t expected_parent) noexcept;
 
+/// Gives this process the default action for every signal and an empty
+/// signal mask (a fork() keeps the forking thread's; exec keeps the mask and
+/// ignored signals). Async-signal-safe: usable between fork() and exec().
+void reset_signal_state() noexcept;
+
+/// Why the process on the other end of `socket` may not drive this
+/// re-executed worker, or an empty string if it may: it created the socket
+/// (SO_PEERCRED), it is `parent` and our actual parent, it runs as our
+/// effective user and the same executable (device and inode behind
+/// /proc/PID/exe). Throws only std::bad_alloc.
+std::string launching_parent_problem(int socket, pid_t parent);
+
+/// launching_parent_problem(); on a problem, prints "tandem::init: refusing
+/// to act as a KIND worker: PROBLEM ..." to stderr and
+/// _exit(kRefusedWorkerStatus)s, having read nothing from the socket.
+void check_launching_parent(int socket, pid_t parent, const char* kind) noexcept;
+
 /// Makes this process the child `setup` describes: current_process() and
 /// parent_process() report it, names of its own children continue its
 /// identity, and it has no children yet.
@@ -162,7 +195,8 @@ int run_encoded_target(HandoffReader& in, const std::string& process_name) noexc
 /// The arguments init() recorded, to re-execute the program with.
 std::vector<std::string> program_arguments();
 
-/// Throws ProcessError saying what to do unless init() was called.
+/// Throws ProcessError saying what to do unless init() was called (or why
+/// init() could not make the method available: AT_SECURE).
 void require_init(const char* method_name);
 
 /// The bodies of re-executed programs, run by init(); they never return.

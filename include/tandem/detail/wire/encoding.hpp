@@ -21,22 +21,25 @@
 // Decoding trusts nothing it reads. Every read is bounds-checked, a range
 // count is checked against the bytes left before anything is allocated, and
 // so is every cereal size tag (cereal itself would resize a vector to any
-// size it reads: cereal#103). So a crafted payload can make decode() allocate
-// at most a small multiple of its own size. A container may therefore not
-// hold more elements than bytes follow its count, which only matters for
-// elements that encode to nothing (empty structs). Bools are checked to be 0
-// or 1, cereal nesting is limited to kMaxNesting levels (a recursion bomb
-// cannot overflow the stack), and bytes left after the value are an error.
-// Every such failure is a FrameError.
+// size it reads: cereal#103): against the bytes its elements need at least,
+// and against the message's allocation budget (decode_limits.hpp says how
+// both are computed). So a crafted payload can make decode() allocate at
+// most 32 MiB plus 16 times its own size. A container may not hold more
+// elements than bytes follow its count, which only matters for elements that
+// encode to nothing (empty structs). Bools are checked to be 0 or 1, cereal
+// nesting is limited to kMaxNesting levels (a recursion bomb cannot overflow
+// the stack), and bytes left after the value are an error. Every such
+// failure is a FrameError.
 //
 //     std::vector<std::byte> bytes = encode(std::tuple(1, std::string("two"), 3.0));
 //     auto [a, b, c] = decode<std::tuple<int, std::string, double>>(bytes);
 #pragma once
 
+#include <algorithm>    // std::min for the decoding budget
 #include <array>        // raw values are read through a byte array
 #include <bit>          // std::bit_cast for raw values
 #include <cstddef>      // std::byte, std::size_t
-#include <cstdint>      // std::uint64_t counts
+#include <cstdint>      // std::uint64_t counts, SIZE_MAX
 #include <cstdlib>      // std::free for the demangled name, std::abort
 #include <cstring>      // std::memcpy
 #include <cxxabi.h>     // abi::__cxa_demangle for type names in messages
@@ -50,7 +53,7 @@
 #include <tuple>        // tuples of arguments
 #include <type_traits>  // codec selection
 #include <typeinfo>     // typeid for type names
-#include <utility>      // std::pair, index sequences
+#include <utility>      // std::pair, index sequences, std::exchange
 #include <variant>      // std::variant is not sent as raw bytes
 #include <vector>       // the output buffer
 
@@ -75,7 +78,8 @@
 #include <cereal/types/variant.hpp>         // std::variant
 #include <cereal/types/vector.hpp>          // std::vector of non-raw elements
 
-#include "tandem/errors.hpp"  // FrameError, ValueError
+#include "tandem/detail/wire/decode_limits.hpp"  // container_cost, the allocation budget
+#include "tandem/errors.hpp"                     // FrameError, ValueError
 
 namespace tandem::detail {
 
@@ -137,6 +141,8 @@ public:
     explicit ByteReader(std::span<const std::byte> bytes) noexcept : bytes_(bytes) {}
 
     std::size_t remaining() const noexcept { return bytes_.size() - position_; }
+    /// All the bytes, read or not.
+    std::size_t size() const noexcept { return bytes_.size(); }
 
     /// Copies the next `size` bytes to `out`; FrameError if fewer are left.
     void read(void* out, std::size_t size) {
@@ -200,10 +206,28 @@ private:
 class CerealReader : public cereal::InputArchive<CerealReader, cereal::AllowEmptyClassElision> {
 public:
     explicit CerealReader(ByteReader& in)
-        : cereal::InputArchive<CerealReader, cereal::AllowEmptyClassElision>(this), in_(in) {}
+        : cereal::InputArchive<CerealReader, cereal::AllowEmptyClassElision>(this),
+          in_(in),
+          budget_(kDecodeBudgetFloor + std::min(in.size(), SIZE_MAX / 2 / kDecodeBudgetPerByte) * kDecodeBudgetPerByte) {}
 
     void loadBinary(void* data, std::size_t size) { in_.read(data, size); }
-    void check_count(std::uint64_t count) const { in_.check_count(count, 1); }
+
+    /// The cost of the elements whose count comes next: set by the prologue
+    /// of every value (a container's, or the unknown cost for the rest), so
+    /// that a size tag is checked for the container it belongs to.
+    void expect_elements(ElementCost cost) noexcept { expected_ = cost; }
+
+    /// Checks a size tag just read, before cereal allocates for it.
+    void check_count(std::uint64_t count) {
+        const ElementCost cost = std::exchange(expected_, ElementCost{});
+        in_.check_count(count, cost.min_encoded);
+        if (count > budget_ / cost.footprint) {
+            throw FrameError("corrupted value: a container of " + std::to_string(count) +
+                             " elements would take more memory than the message may (" + std::to_string(budget_) +
+                             " bytes left of its decoding budget)");
+        }
+        budget_ -= static_cast<std::size_t>(count) * cost.footprint;
+    }
 
     void enter() {
         if (++depth_ > kMaxNesting) {
@@ -215,6 +239,8 @@ public:
 private:
     ByteReader& in_;
     std::size_t depth_ = 0;
+    std::size_t budget_;
+    ElementCost expected_;
 };
 
 // Found by argument-dependent lookup from cereal's dispatch, like the
@@ -230,6 +256,13 @@ void epilogue(CerealWriter& ar, const T&) noexcept {
 }
 template <class T>
 void prologue(CerealReader& ar, const T&) {
+    ar.enter();
+    // A number is a leaf (or the count itself, read inside the size tag).
+    if constexpr (!std::is_arithmetic_v<T>) ar.expect_elements(container_cost<T>());
+}
+// A container's own size tag keeps what its container's prologue expected.
+template <class T>
+void prologue(CerealReader& ar, const cereal::SizeTag<T>&) {
     ar.enter();
 }
 template <class T>
@@ -271,8 +304,7 @@ void CEREAL_SAVE_FUNCTION_NAME(CerealWriter& ar, const cereal::SizeTag<T>& tag) 
 template <class T>
 void CEREAL_LOAD_FUNCTION_NAME(CerealReader& ar, cereal::SizeTag<T>& tag) {
     ar(tag.size);
-    // cereal allocates `size` elements right after reading the tag; every
-    // element takes at least one byte, so more than the bytes left is a lie.
+    // cereal allocates `size` elements right after reading the tag.
     ar.check_count(static_cast<std::uint64_t>(tag.size));
 }
 

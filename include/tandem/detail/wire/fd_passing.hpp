@@ -35,6 +35,8 @@ struct ReceivedMessage {
 };
 
 /// Receives one message sent by send_with_fds, blocking until it is complete.
+/// Memory grows with the bytes received (doubling), whatever length the peer
+/// announces.
 /// Throws EOFError if the peer closed before a message began, FrameError if it closed mid-message, if
 /// the length exceeds `max_bytes`, or if descriptors were cut off
 /// (MSG_CTRUNC); std::system_error for other socket failures. Descriptors

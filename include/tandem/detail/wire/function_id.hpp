@@ -18,6 +18,14 @@
 // the same build-id is the same code in every process, wherever it is
 // loaded; a different version of it is simply "not loaded" for the receiver.
 //
+// A FunctionId read from a message is a claim, not a fact: before it becomes
+// an address to jump to, resolve_trampoline and resolve_function check it
+// against the entry points tandem generated (entry_table.hpp) and, for a
+// function pointer passed at run time (`pool.submit(&square, 3)`), against
+// the starts of functions in modules built with tandem. Everything else is a
+// FrameError; the sender checks the same with sendable_function_id, so that
+// a function that cannot be sent fails in the caller, with advice.
+//
 // Speed: neither side calls dladdr per function (glibc's dladdr scans the
 // module's symbol table). Both look the address or the module up in a table
 // of the loaded modules and their executable segments, built with
@@ -29,7 +37,7 @@
 //
 //     // sender
 //     FunctionId id = function_id(&add);            // {0, offset of add in the executable}
-//     // receiver (same build, any load address)
+//     // receiver (same build, any load address; the program records tandem entries)
 //     auto* add_here = reinterpret_cast<int (*)(int, int)>(resolve_function(id));
 //     add_here(2, 3);                               // 5
 #pragma once
@@ -96,11 +104,28 @@ FunctionId function_id(R (*fn)(A...)) {
     return function_id_of_address(reinterpret_cast<std::uintptr_t>(fn));
 }
 
-/// The address of the function `id` names, in this process. Does not call
-/// dladdr: the module's load address is looked up in the cached table (the
-/// main executable's with no lookup at all). Throws ProcessError if the
-/// module is not loaded here (or is a different build of the library) or the
-/// offset lies outside the module's executable code.
+/// The FunctionId of `address`, a function pointer given at run time that a
+/// message is to carry, checked as resolve_function will check it in the
+/// receiver. Throws ProcessError, saying what can be sent instead, unless
+/// the address is an entry tandem recorded or the start of a function in a
+/// module built with tandem (see resolve_function).
+FunctionId sendable_function_id(std::uintptr_t address);
+
+/// The address of the trampoline `id` names, in this process. Throws
+/// ProcessError if the module is not loaded here (or is a different build of
+/// the library), FrameError unless the address is a trampoline recorded in a
+/// tandem entry table (entry_table.hpp): anything else is never jumped to.
+void* resolve_trampoline(const FunctionId& id);
+
+/// The address of the function `id` names, in this process: a function
+/// entry recorded in a tandem entry table (a captureless lambda's), or the
+/// start of a function (per the module's .eh_frame_hdr) in a module that
+/// has a tandem entry table: the program, or a library built with tandem.
+/// Throws ProcessError like resolve_trampoline, FrameError for anything else
+/// (a C library's function, an offset inside a function, a module that
+/// records no entries). Does not call dladdr: the module comes from the
+/// cached table (the main executable's with no lookup at all), the checks
+/// are binary searches.
 void* resolve_function(const FunctionId& id);
 
 /// The file of the module `id` lives in, in this process: executable_path()

@@ -7,11 +7,23 @@
 // result or the exception with take_result<R>(). What may be called is
 // decided at compile time (RemoteCallable): a free or static member function,
 // or a lambda without captures. Its address is sent as a FunctionId (see
-// function_id.hpp), and so is the address of a *trampoline*, the function
-// template trampoline<R (*)(P...)> instantiated by encode_call for the
+// function_id.hpp), and so is the address of a *trampoline*,
+// Trampoline<R (*)(P...)>::entry, instantiated by encode_call for the
 // function's signature: the worker cannot know the signature of an address,
 // so it jumps to the trampoline, which knows how to decode the arguments,
-// call, and encode the result.
+// call, and encode the result. A captureless lambda travels as
+// ClosureEntry<Closure, R (*)(P...)>::entry, a function generated for its
+// closure type that calls it.
+//
+// A message names code; the worker jumps only to code tandem generated.
+// encode_call records every trampoline and closure entry it instantiates in
+// its module's entry table at compile time (entry_table.hpp), and run_call
+// resolves the trampoline only to a recorded trampoline and the function only
+// to a recorded entry or the start of a function in a module built with
+// tandem (resolve_function): a message naming anything else is a FrameError,
+// never a jump. A function pointer given at run time is checked the same way
+// by the sender, which throws ProcessError instead of sending what the
+// worker would refuse (a C library's function: call it from one of yours).
 //
 // Arguments are sent as the function's parameter types (an argument that
 // converts, like "text" for a std::string parameter, is converted by the
@@ -30,10 +42,10 @@
 //                  that library is not loaded there
 //   handed-off     each handed-off parameter's Handoff<T>::send, in order
 //   encoded        write_bytes(encode(tuple of the other parameters)), if any
-// The outer layers provide framing, checksums and the build check (the
-// ids are only meaningful between processes running the same build: see
-// check_same_build), so a message reaching run_call is intact or truncated,
-// never a well-formed lie.
+// The outer layers provide framing, checksums, the build check (the ids are
+// only meaningful between processes running the same build: see
+// check_same_build) and the check that the peer is this program's own parent
+// (launcher.hpp); run_call still trusts no id it reads.
 //
 // Compared with Python: pickle sends functions by qualified name and fails
 // at run time for lambdas and closures; here they are sent by address, a
@@ -61,7 +73,8 @@
 #include <vector>       // the outcome's bytes
 
 #include "tandem/detail/wire/encoding.hpp"     // detail::encode / decode, EncodableCheck, DecodableCheck
-#include "tandem/detail/wire/function_id.hpp"  // FunctionId, function_id, resolve_function
+#include "tandem/detail/wire/entry_table.hpp"  // record_entry: the compile-time entry records
+#include "tandem/detail/wire/function_id.hpp"  // FunctionId, function_id, sendable_function_id, resolve_*
 #include "tandem/detail/wire/handoff.hpp"      // HandoffWriter / HandoffReader, Handoff<T>, HandedOff
 #include "tandem/errors.hpp"              // FrameError, ProcessError
 #include "tandem/serialization.hpp"       // Serializable, encode_exception, rethrow_remote
@@ -109,6 +122,45 @@ auto as_function_pointer(const F& fn) noexcept {
 
 template <RemoteCallable F>
 using remote_pointer_t = decltype(as_function_pointer(std::declval<const std::remove_cvref_t<F>&>()));
+
+/// A captureless lambda (or another empty class) that can be made at compile
+/// time and converted to its function pointer there: its closure type alone
+/// says what to call, so tandem generates and records an entry for it.
+template <class F>
+concept ConstantClosure = std::is_class_v<F> && std::is_empty_v<F> && std::is_default_constructible_v<F> &&
+                          requires { typename std::bool_constant<(+F{} != nullptr)>; };
+
+/// The entry a captureless lambda travels as: a function with the lambda's
+/// signature that calls what the closure converts to (the function sent
+/// before entries existed). Generated per closure type, recorded in the
+/// module's entry table by function_entry_id().
+template <class Closure, class Pointer>
+struct ClosureEntry;
+template <class Closure, class R, class... P>
+struct ClosureEntry<Closure, R (*)(P...)> {
+    static R entry(P... args) { return (+Closure{})(static_cast<P&&>(args)...); }
+};
+template <class Closure, class R, class... P>
+struct ClosureEntry<Closure, R (*)(P...) noexcept> {
+    static R entry(P... args) noexcept { return (+Closure{})(static_cast<P&&>(args)...); }
+};
+
+/// The FunctionId a message carries for `fn`: for a captureless lambda, its
+/// ClosureEntry, recorded at compile time and looked up once; for a function
+/// pointer, whatever it points to, checked (sendable_function_id). Throws
+/// ProcessError for a function a worker would refuse to call.
+template <RemoteCallable F>
+FunctionId function_entry_id(const F& fn) {
+    using Callable = std::remove_cvref_t<F>;
+    if constexpr (ConstantClosure<Callable>) {
+        using Entry = ClosureEntry<Callable, remote_pointer_t<F>>;
+        record_entry<Entry, EntryKind::function>();
+        static const FunctionId id = function_id(&Entry::entry);
+        return id;
+    } else {
+        return sendable_function_id(reinterpret_cast<std::uintptr_t>(as_function_pointer(fn)));
+    }
+}
 
 /// What the caller gets back from calling F with Args in another process.
 template <class F, class... Args>
@@ -410,26 +462,28 @@ private:
 template <class R, class... P>
 struct Signature<R (*)(P...) noexcept> : Signature<R (*)(P...)> {};
 
-/// The trampoline a call of signature Pointer jumps to in the worker: it
-/// decodes, calls the function at `address` and encodes the outcome. Only
-/// FrameError (a malformed message) escapes; everything else thrown while
-/// decoding (a user type's load()), calling or encoding the result becomes
-/// a raised outcome.
+/// The trampoline a call of signature Pointer jumps to in the worker: its
+/// entry decodes, calls the function at `address` and encodes the outcome.
+/// Only FrameError (a malformed message) escapes; everything else thrown
+/// while decoding (a user type's load()), calling or encoding the result
+/// becomes a raised outcome.
 template <class Pointer>
-CallOutcome trampoline(void* address, HandoffReader& in) {
-    const auto fn = reinterpret_cast<Pointer>(address);
-    bool decoded = false;
-    try {
-        return Signature<Pointer>::receive_and_call(fn, in, decoded);
-    } catch (const FrameError&) {
-        if (!decoded) throw;
-        return raised_outcome(std::current_exception());
-    } catch (...) {
-        return raised_outcome(std::current_exception());
+struct Trampoline {
+    static CallOutcome entry(void* address, HandoffReader& in) {
+        const auto fn = reinterpret_cast<Pointer>(address);
+        bool decoded = false;
+        try {
+            return Signature<Pointer>::receive_and_call(fn, in, decoded);
+        } catch (const FrameError&) {
+            if (!decoded) throw;
+            return raised_outcome(std::current_exception());
+        } catch (...) {
+            return raised_outcome(std::current_exception());
+        }
     }
-}
+};
 
-using Trampoline = CallOutcome (*)(void* address, HandoffReader& in);
+using TrampolinePointer = CallOutcome (*)(void* address, HandoffReader& in);
 
 // --- the API ---------------------------------------------------------------------------
 
@@ -438,28 +492,32 @@ using Trampoline = CallOutcome (*)(void* address, HandoffReader& in);
 /// arguments or a result that cannot travel, fail to compile with a message
 /// saying why. Handed-off arguments' descriptors are added to out.fds() and
 /// must stay open until the message is sent. Throws ProcessError if `fn` is
-/// not in the code of a loaded module, ValueError for a value nested too
-/// deeply, and whatever an argument's own serialize()/save() throws; `out`
-/// then holds part of a message and must be discarded.
+/// a function pointer a worker would refuse (function_entry_id), ValueError
+/// for a value nested too deeply, and whatever an argument's own
+/// serialize()/save() throws; `out` then holds part of a message and must be
+/// discarded.
 template <class F, class... Args>
 void encode_call(HandoffWriter& out, const F& fn, const Args&... args) {
     if constexpr (check_remote_call<F, Args...>()) {
         using Pointer = remote_pointer_t<F>;
+        record_entry<Trampoline<Pointer>, EntryKind::trampoline>();
         // The same for every call of this signature: looked up once.
-        static const FunctionId trampoline_id = function_id(&trampoline<Pointer>);
-        Signature<Pointer>::send_call(out, trampoline_id, function_id(as_function_pointer(fn)), args...);
+        static const FunctionId trampoline_id = function_id(&Trampoline<Pointer>::entry);
+        Signature<Pointer>::send_call(out, trampoline_id, function_entry_id(fn), args...);
     }
 }
 
 /// Runs the call encode_call wrote, read from `in`, in this process: resolves
 /// the trampoline and the function, receives the arguments, calls, and
 /// returns the encoded result or the encoded exception the function threw
-/// (never letting it escape). A function or trampoline that cannot be found
-/// here (its shared library is not loaded) is a raised ProcessError naming
-/// the library. Throws FrameError if the message is malformed (truncated,
-/// or arguments that do not decode); the caller should then drop the
-/// connection it came from. Only call it for a message from a process whose
-/// build was checked with check_same_build.
+/// (never letting it escape). A function or trampoline whose shared library
+/// is not loaded here is a raised ProcessError naming the library. Throws
+/// FrameError if the message is malformed (truncated, or arguments that do
+/// not decode) or names code that is not a recorded trampoline or a function
+/// tandem may call (resolve_trampoline, resolve_function), before anything
+/// is called; the caller should then drop the connection it came from. Only
+/// call it for a message from a process whose build was checked with
+/// check_same_build.
 CallOutcome run_call(HandoffReader& in);
 
 /// The caller's end: the result of the call (decoded as R, nothing for
