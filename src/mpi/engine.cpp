@@ -9,7 +9,7 @@
 #include <utility>  // std::move
 
 #include "tandem/detail/mpi/backoff.hpp"   // Backoff
-#include "tandem/detail/mpi/protocol.hpp"  // tags, probed_size, message_count, abort_job
+#include "tandem/detail/mpi/protocol.hpp"  // tags, kKeptBufferBytes, probed_size, message_count, abort_job
 #include "tandem/detail/os/futex.hpp"      // futex_wait, futex_wake
 #include "tandem/errors.hpp"               // RuntimeError, CancelledError
 
@@ -128,15 +128,16 @@ void Engine::run() noexcept {
             backoff.reset();
             continue;
         }
-        if (in_flight_ == 0) {
-            if (finished()) break;
-            sleep_until_woken(seen, std::nullopt);
-            backoff.reset();
-            continue;
-        }
+        if (in_flight_ == 0 && finished()) break;
         const std::chrono::nanoseconds pause = backoff.next();
         if (pause.count() == 0) {
+            // A reply (or the next submit of a caller that waits for each
+            // result) usually comes within microseconds: yield, poll again.
             sched_yield();
+        } else if (in_flight_ == 0) {
+            // Nothing can arrive from a rank: sleep until a submit or stop.
+            sleep_until_woken(seen, std::nullopt);
+            backoff.reset();
         } else {
             sleep_until_woken(seen, Clock::now() + pause);
         }
@@ -209,18 +210,19 @@ bool Engine::receive_replies() {
                                  std::to_string(status.MPI_TAG) + ")");
         }
         Rank& rank = ranks_[static_cast<std::size_t>(index)];
-        CallOutcome outcome;
-        outcome.raised = status.MPI_TAG == kRaisedTag;
-        outcome.payload.resize(probed_size(comm_, status));
-        MPI_Mrecv(outcome.payload.data(), static_cast<int>(outcome.payload.size()), MPI_BYTE, &message,
+        // Into the reply buffer kept from the last reply (protocol.hpp).
+        reply_.raised = status.MPI_TAG == kRaisedTag;
+        reply_.payload.resize(probed_size(comm_, status));
+        MPI_Mrecv(reply_.payload.data(), static_cast<int>(reply_.payload.size()), MPI_BYTE, &message,
                   MPI_STATUS_IGNORE);
         std::unique_ptr<Task> task = std::move(rank.in_flight.front());
         rank.in_flight.pop_front();
         --in_flight_;
         // The rank has the call, so its send is complete; this frees the request.
         MPI_Wait(&task->request, MPI_STATUS_IGNORE);
-        task->deliver(*task->future, outcome);
+        task->deliver(*task->future, reply_);
         finish(std::move(task));
+        if (reply_.payload.capacity() > kKeptBufferBytes) reply_.payload = {};
     }
     return progress;
 }

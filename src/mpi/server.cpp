@@ -8,16 +8,12 @@
 
 #include "tandem/detail/mpi/backoff.hpp"        // Backoff
 #include "tandem/detail/mpi/fatal_signals.hpp"  // FatalSignalReporter::task_started/finished
-#include "tandem/detail/mpi/protocol.hpp"       // tags, probed_size, message_count, abort_job
+#include "tandem/detail/mpi/protocol.hpp"       // tags, kKeptBufferBytes, probed_size, abort_job
 #include "tandem/detail/mpi/remote_task.hpp"    // run_task, CallOutcome
 #include "tandem/errors.hpp"                    // ValueError
 
 namespace tandem::detail::mpi {
 namespace {
-
-// A receive buffer larger than this is dropped after its task, so that one
-// large call does not pin its size for the life of the rank.
-constexpr std::size_t kKeptBufferBytes = std::size_t{1} << 20;
 
 void reply(MPI_Comm comm, int root, CallOutcome& outcome) {
     if (outcome.payload.size() > kMaxMessageBytes) {
@@ -63,7 +59,7 @@ void serve(MPI_Comm comm, int root) {
         } catch (const std::exception& e) {
             abort_job(comm, std::string("a serving rank could not send its reply: ") + e.what());
         }
-        if (buffer.size() > kKeptBufferBytes) buffer = {};
+        if (buffer.size() > kKeptBufferBytes) buffer = {};  // kept while small enough: protocol.hpp
     }
 }
 

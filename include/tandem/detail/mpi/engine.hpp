@@ -123,6 +123,7 @@ private:
     std::deque<Rank> ranks_;  // a deque: Rank holds a deque, whose move may throw
     std::vector<int> rank_index_;  // comm rank -> index in ranks_, -1 for the root
     std::size_t in_flight_ = 0;    // communication thread only
+    CallOutcome reply_;            // communication thread only: the last reply's buffer, reused
 
     std::mutex mutex_;
     std::deque<std::unique_ptr<Task>> queue_;

@@ -34,6 +34,12 @@ inline constexpr int kRaisedTag = 4;
 /// The largest message: one MPI_Send of MPI_BYTE counts in an int.
 inline constexpr std::size_t kMaxMessageBytes = INT_MAX;
 
+/// Receive buffers are kept for the next message up to this size (as a
+/// process pool keeps its spill buffers, detail/process_pool/spill.hpp):
+/// a stream of large messages then costs no fresh memory each, whose page
+/// faults and zeroing cost more than the transfer itself.
+inline constexpr std::size_t kKeptBufferBytes = std::size_t{512} << 20;
+
 /// The exit status MPI_Abort gets when a rank breaks the protocol.
 inline constexpr int kProtocolErrorStatus = 70;
 
