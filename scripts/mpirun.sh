@@ -16,9 +16,11 @@
 #                      host, TCP between hosts). Without this, Open MPI probes
 #                      InfiniBand, UCX and libfabric and may warn on machines
 #                      without them.
+#                      (TANDEM_MPI_BTL replaces that list: tests/mpi/netns.sh
+#                      uses self,tcp so that every message crosses a network.)
 # TANDEM_MPIRUN_ARGS   extra options, added before the caller's.
 set -euo pipefail
-options=(--oversubscribe --bind-to none --mca pml ob1 --mca btl self,vader,tcp)
+options=(--oversubscribe --bind-to none --mca pml ob1 --mca btl "${TANDEM_MPI_BTL:-self,vader,tcp}")
 [[ $(id -u) == 0 ]] && options=(--allow-run-as-root "${options[@]}")
 # shellcheck disable=SC2206  # word splitting of the extra options is the point
 extra=(${TANDEM_MPIRUN_ARGS:-})
