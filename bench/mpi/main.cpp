@@ -26,20 +26,19 @@
 #include <cstdlib>  // std::abort
 #include <cstring>  // std::strcmp
 #include <map>      // CPU time per rank
-#include <ranges>   // std::views::iota
 #include <thread>   // sleep_for: the idle second, a measurement task
 #include <utility>  // std::pair
 #include <vector>   // samples, payloads
 
 #include <mpi.h>  // the raw floor
 
+#include "executor_workloads.hpp"            // the workloads, run on both executors
 #include "report.hpp"                        // median, micros_since, Clock
 #include "tandem/init.hpp"                   // tandem::init: the local pool's start methods
 #include "tandem/mpi/pool_executor.hpp"      // CommExecutor, PoolExecutor
 #include "tandem/process_pool_executor.hpp"  // the local peer
-#include "tandem/wait.hpp"                   // wait
 
-using namespace tandem_bench;  // median, micros_since, Clock: bench/common
+using namespace tandem_bench;  // the workloads, median, micros_since, Clock: bench/common
 
 namespace {
 
@@ -50,9 +49,6 @@ struct Settings {
     std::size_t trips = 2'000;
     std::size_t big_bytes = std::size_t{64} << 20;
 };
-
-int square(int x) { return x * x; }
-std::vector<std::byte> echo(std::vector<std::byte> bytes) { return bytes; }
 
 // This rank's CPU time so far (user + system), after holding the rank for a
 // moment so that a burst of these reaches every serving rank.
@@ -65,11 +61,6 @@ std::pair<int, double> cpu_seconds_here() {
     const double seconds = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
                            static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
     return {rank, seconds};
-}
-
-// Python's default chunksize for map: ceil(n / (4 * workers)).
-std::size_t default_chunksize(std::size_t inputs, std::size_t workers) {
-    return (inputs + 4 * workers - 1) / (4 * workers);
 }
 
 // A barrier that does not spin: ranks with nothing to do must not take the
@@ -125,65 +116,6 @@ double raw_big_mib_per_s(MPI_Comm comm, const Settings& s) {
     return rank <= 1 ? median(std::move(samples)) : 0.0;
 }
 
-// --- the same workloads on any executor -------------------------------------------------------
-
-template <class Executor>
-double round_trip_us(Executor& pool, const Settings& s) {
-    for (int i = 0; i < 100; ++i) pool.submit(&square, i).result();
-    std::vector<double> samples(s.trips);
-    for (std::size_t i = 0; i < s.trips; ++i) {
-        const auto start = Clock::now();
-        if (pool.submit(&square, static_cast<int>(i)).result() != static_cast<int>(i * i)) std::abort();
-        samples[i] = micros_since(start);
-    }
-    return median(std::move(samples));
-}
-
-template <class Executor>
-double map_tasks_per_s(Executor& pool, const Settings& s) {
-    const std::size_t chunksize = default_chunksize(s.map_inputs, pool.max_workers());
-    std::vector<double> samples;
-    for (int rep = 0; rep < s.reps + 1; ++rep) {
-        const auto start = Clock::now();
-        long long sum = 0;
-        for (int value : pool.map(&square, std::views::iota(0, static_cast<int>(s.map_inputs)), {.chunksize = chunksize}))
-            sum += value;
-        if (rep > 0) samples.push_back(static_cast<double>(s.map_inputs) / (micros_since(start) / 1e6));
-        if (sum == 0) std::abort();
-    }
-    return median(std::move(samples));
-}
-
-template <class Executor>
-double submits_tasks_per_s(Executor& pool, const Settings& s) {
-    std::vector<double> samples;
-    for (int rep = 0; rep < s.reps; ++rep) {
-        std::vector<tandem::Future<int>> futures;
-        futures.reserve(s.submits);
-        const auto start = Clock::now();
-        for (std::size_t i = 0; i < s.submits; ++i) futures.push_back(pool.submit(&square, static_cast<int>(i)));
-        tandem::wait(futures);
-        samples.push_back(static_cast<double>(s.submits) / (micros_since(start) / 1e6));
-        if (futures[7].result() != 49) std::abort();
-    }
-    return median(std::move(samples));
-}
-
-template <class Executor>
-double big_mib_per_s(Executor& pool, const Settings& s) {
-    const std::vector<std::byte> payload(s.big_bytes, std::byte{7});
-    pool.submit(&echo, payload).result();  // warm up both sides
-    std::vector<double> samples;
-    for (int rep = 0; rep < s.reps; ++rep) {
-        const auto start = Clock::now();
-        const std::vector<std::byte> back = pool.submit(&echo, payload).result();
-        const double seconds = micros_since(start) / 1e6;
-        if (back.size() != payload.size() || back[back.size() / 2] != std::byte{7}) std::abort();
-        samples.push_back(static_cast<double>(s.big_bytes) / (1024.0 * 1024.0) / seconds);
-    }
-    return median(std::move(samples));
-}
-
 // CPU seconds of every serving rank, as they report it.
 std::map<int, double> serving_cpu(tandem::mpi::PoolExecutor& pool) {
     std::vector<tandem::Future<std::pair<int, double>>> probes;
@@ -216,13 +148,17 @@ struct Figures {
     double big_rate = 0;
 };
 
+// The workloads of bench/common/executor_workloads.hpp, each after a warm-up.
 template <class Executor>
 Figures measure(Executor& pool, const Settings& s) {
     Figures f;
-    f.round_trip_us = round_trip_us(pool, s);
-    f.map_rate = map_tasks_per_s(pool, s);
-    f.submit_rate = submits_tasks_per_s(pool, s);
-    f.big_rate = big_mib_per_s(pool, s);
+    round_trip_us(pool, 100);
+    f.round_trip_us = round_trip_us(pool, s.trips);
+    const std::size_t chunksize = default_chunksize(s.map_inputs, pool.max_workers());
+    map_tasks_per_s(pool, s.map_inputs, chunksize, 1);
+    f.map_rate = map_tasks_per_s(pool, s.map_inputs, chunksize, s.reps);
+    f.submit_rate = submits_tasks_per_s(pool, s.submits, s.reps);
+    f.big_rate = big_round_trip_mib_per_s(pool, s.big_bytes, s.reps);
     return f;
 }
 
@@ -251,7 +187,7 @@ int main(int argc, char** argv) {
         MPI_Finalize();
         return 2;
     }
-    const std::size_t call_bytes = tandem::detail::mpi::encode_task(&square, 1).size();
+    const std::size_t call_bytes = tandem::detail::mpi::encode_task(&tasks::square, 1).size();
 
     // The floors: ranks 0 and 1 ping-pong, the others wait without spinning.
     MPI_Comm raw = MPI_COMM_NULL;
