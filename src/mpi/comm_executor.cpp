@@ -4,6 +4,7 @@
 
 #include "tandem/detail/mpi/engine.hpp"         // Engine
 #include "tandem/detail/mpi/fatal_signals.hpp"  // FatalSignalReporter
+#include "tandem/detail/mpi/protocol.hpp"       // abort_job
 #include "tandem/detail/mpi/server.hpp"         // serve
 #include "tandem/detail/mpi/startup.hpp"        // exchange_identities, startup_problem
 #include "tandem/detail/mpi/world.hpp"          // world_initialized
@@ -53,8 +54,14 @@ CommExecutor::CommExecutor(MPI_Comm comm, int root) {
         throw ProcessError("tandem::mpi::CommExecutor: " + problem);
     }
     if (rank == root) {
-        engine_ = std::make_shared<detail::mpi::Engine>(own, root);
-        executor_.emplace(PoolExecutor(engine_));
+        try {
+            engine_ = std::make_shared<detail::mpi::Engine>(own, root);
+            executor_.emplace(PoolExecutor(engine_));
+        } catch (const std::exception& e) {
+            // The other ranks already serve: without the engine nobody would
+            // ever release them.
+            detail::mpi::abort_job(own, std::string("the root cannot start its communication thread: ") + e.what());
+        }
         return;
     }
     {

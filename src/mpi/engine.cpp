@@ -123,6 +123,8 @@ void Engine::run() noexcept {
             // Only allocation can throw here (a reply buffer, the queue's
             // bookkeeping); the job cannot go on with a future lost.
             abort_job(comm_, std::string("the root's communication thread failed: ") + e.what());
+        } catch (...) {
+            abort_job(comm_, "the root's communication thread failed");
         }
         if (progress) {
             backoff.reset();
@@ -178,7 +180,13 @@ bool Engine::dispatch() {
             queue_.pop_front();
         }
         progress = true;
-        if (!task->future->set_running_or_notify_cancel()) {
+        bool run = false;
+        try {
+            run = task->future->set_running_or_notify_cancel();
+        } catch (const std::exception&) {
+            // Its owner completed it by hand (Future::set_result): nothing to run.
+        }
+        if (!run) {
             finish(std::move(task));
             continue;
         }

@@ -7,6 +7,7 @@
 
 #include "tandem/detail/mpi/engine.hpp"         // Engine
 #include "tandem/detail/mpi/fatal_signals.hpp"  // FatalSignalReporter
+#include "tandem/detail/mpi/protocol.hpp"       // abort_job
 #include "tandem/detail/mpi/server.hpp"         // serve
 #include "tandem/detail/mpi/startup.hpp"        // exchange_identities, startup_problem
 #include "tandem/detail/mpi/world.hpp"          // the declarations
@@ -94,7 +95,13 @@ void mpi::init(int argc, char** argv) {
         std::exit(0);
     }
     if (size > 1) {
-        impl::world = std::make_shared<impl::Engine>(comm, impl::kRoot);
+        try {
+            impl::world = std::make_shared<impl::Engine>(comm, impl::kRoot);
+        } catch (const std::exception& e) {
+            // The other ranks already serve: without the engine nobody would
+            // ever release them.
+            impl::abort_job(comm, std::string("rank 0 cannot start its communication thread: ") + e.what());
+        }
     } else {
         MPI_Comm_free(&comm);
     }

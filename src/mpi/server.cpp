@@ -1,10 +1,11 @@
 // A serving rank's loop: see tandem/detail/mpi/server.hpp.
 #include "tandem/detail/mpi/server.hpp"
 
-#include <cstddef>  // std::byte, std::size_t
-#include <span>     // the received call
-#include <string>   // messages
-#include <vector>   // the receive buffer
+#include <cstddef>    // std::byte, std::size_t
+#include <exception>  // std::exception, std::make_exception_ptr
+#include <span>       // the received call
+#include <string>     // messages
+#include <vector>     // the receive buffer
 
 #include "tandem/detail/mpi/backoff.hpp"        // Backoff
 #include "tandem/detail/mpi/fatal_signals.hpp"  // FatalSignalReporter::task_started/finished
@@ -28,6 +29,8 @@ void reply(MPI_Comm comm, int root, CallOutcome& outcome) {
 }  // namespace
 
 void serve(MPI_Comm comm, int root) {
+    int rank = -1;
+    MPI_Comm_rank(comm, &rank);
     std::vector<std::byte> buffer;
     Backoff backoff;
     for (;;) {
@@ -45,21 +48,24 @@ void serve(MPI_Comm comm, int root) {
             return;
         }
         if (status.MPI_TAG != kCallTag) {
-            abort_job(comm, "the root sent a message the protocol does not have (tag " +
-                                std::to_string(status.MPI_TAG) + ")");
+            abort_job(comm, "the root sent rank " + std::to_string(rank) +
+                                " a message the protocol does not have (tag " + std::to_string(status.MPI_TAG) + ")");
         }
         const std::size_t size = probed_size(comm, status);
-        if (buffer.size() < size) buffer.resize(size);
-        MPI_Mrecv(buffer.data(), static_cast<int>(size), MPI_BYTE, &message, MPI_STATUS_IGNORE);
-        FatalSignalReporter::task_started();
-        CallOutcome outcome = run_task(std::span<const std::byte>(buffer.data(), size));
-        FatalSignalReporter::task_finished();
+        // Only memory can run out here (run_task catches everything a task
+        // throws). The root waits for this reply, so the job ends, saying why.
         try {
+            if (buffer.size() < size) buffer.resize(size);
+            MPI_Mrecv(buffer.data(), static_cast<int>(size), MPI_BYTE, &message, MPI_STATUS_IGNORE);
+            FatalSignalReporter::task_started();
+            CallOutcome outcome = run_task(std::span<const std::byte>(buffer.data(), size));
+            FatalSignalReporter::task_finished();
             reply(comm, root, outcome);
+            if (buffer.size() > kKeptBufferBytes) buffer = {};  // kept while small enough: protocol.hpp
         } catch (const std::exception& e) {
-            abort_job(comm, std::string("a serving rank could not send its reply: ") + e.what());
+            abort_job(comm, "rank " + std::to_string(rank) + " cannot serve a task of " + std::to_string(size) +
+                                " bytes: " + e.what());
         }
-        if (buffer.size() > kKeptBufferBytes) buffer = {};  // kept while small enough: protocol.hpp
     }
 }
 
