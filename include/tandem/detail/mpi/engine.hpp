@@ -17,10 +17,11 @@
 // to the rank's oldest task; the future is completed with the task's
 // Deliver, and done-callbacks run on this thread.
 //
-// Idle with nothing in flight, the thread sleeps on a futex until a submit
-// wakes it: an idle executor costs nothing. With tasks in flight it polls,
-// yielding and then sleeping in growing pauses (backoff.hpp) that a submit
-// also cuts short.
+// With tasks in flight it polls, yielding the CPU and then sleeping in
+// growing pauses (backoff.hpp) that a submit cuts short. With nothing in
+// flight it only yields for a moment (a caller that waits for each result
+// submits the next one within microseconds), then sleeps on a futex until a
+// submit wakes it: an idle executor costs nothing.
 //
 // A serving rank that dies is not seen here: Open MPI ends the whole job
 // (mpirun reports the rank and the signal, and the rank's own crash line
