@@ -319,6 +319,10 @@ TEST(MpiPoolExecutor, WaitAndAsCompletedMixLocalAndMpiFutures) {
     auto [first_done, first_pending] = tandem::wait(all, 10s, tandem::FIRST_COMPLETED);
     EXPECT_GE(first_done.size(), 1U);
     EXPECT_FALSE(remote.done());
+    // Both local ones finish while the remote one is held, so it comes last.
+    auto [local_done, local_pending] = tandem::wait(std::vector<tandem::AnyFuture>{local_process, local_thread}, 10s);
+    EXPECT_EQ(local_done.size(), 2U);
+    EXPECT_FALSE(remote.done());
 
     gate.open();
     std::vector<tandem::AnyFuture> order;
