@@ -18,9 +18,14 @@
 #                      without them.
 #                      (TANDEM_MPI_BTL replaces that list: tests/mpi/netns.sh
 #                      uses self,tcp so that every message crosses a network.)
+# --mca btl_vader_backing_directory $TMPDIR (default /tmp)
+#                      shared memory between ranks in files there, not in
+#                      /dev/shm: tests count /dev/shm's entries to prove that
+#                      tandem leaves none, and must not see Open MPI's come and go.
 # TANDEM_MPIRUN_ARGS   extra options, added before the caller's.
 set -euo pipefail
-options=(--oversubscribe --bind-to none --mca pml ob1 --mca btl "${TANDEM_MPI_BTL:-self,vader,tcp}")
+options=(--oversubscribe --bind-to none --mca pml ob1 --mca btl "${TANDEM_MPI_BTL:-self,vader,tcp}"
+  --mca btl_vader_backing_directory "${TMPDIR:-/tmp}")
 [[ $(id -u) == 0 ]] && options=(--allow-run-as-root "${options[@]}")
 # shellcheck disable=SC2206  # word splitting of the extra options is the point
 extra=(${TANDEM_MPIRUN_ARGS:-})
