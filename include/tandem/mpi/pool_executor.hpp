@@ -7,6 +7,7 @@
 // mpi::init(), which every rank calls first thing in main():
 //
 //     long count_primes(long from, long to) { /* ... */ }
+//     long square(long x) { return x * x; }
 //
 //     int main(int argc, char** argv) {
 //         tandem::mpi::init(argc, argv);            // ranks 1..N-1 serve here, then exit
@@ -16,7 +17,7 @@
 //         long primes = f.result();
 //     }                                             // rank 0 returns: every rank exits
 //
-//     $ mpirun -np 3 ./app                          # 1 root + 2 serving ranks
+//     $ scripts/mpirun.sh -np 3 ./app               # 1 root + 2 serving ranks (mpirun + settings)
 //
 // A program that runs its own code on every rank, and manages MPI itself,
 // uses CommExecutor instead (mpi4py's MPICommExecutor): a collective call
@@ -37,10 +38,12 @@
 //   unordered map; map takes one range, as ProcessPoolExecutor's does.
 // - A rank that dies (SIGKILL, a segfault or abort() in a task, exit() in a
 //   task) ends the whole job within seconds: Open MPI is not fault tolerant.
+//   So does an exception that escapes main() on rank 0 (mpi4py calls
+//   MPI_Abort; here std::terminate aborts rank 0 and mpirun ends the rest).
 //   The dying rank writes a line naming itself, its host and the signal
 //   (mpirun names it too, for SIGKILL); nothing hangs. Python's mpi4py
 //   does the same through mpiexec. A task that never returns keeps its rank
-//   busy: map(timeout) still returns TimeoutError, but shutdown(wait) waits.
+//   busy: map(timeout) still raises TimeoutError, but shutdown(wait) waits.
 // - Objects that own descriptors or shared memory (Connection, Queue, Lock,
 //   Value, ...) cannot be task arguments: they do not compile.
 // - MPI must provide MPI_THREAD_SERIALIZED on the root (init() asks for it;
