@@ -84,9 +84,12 @@ void Engine::stop() {
     }
     wake();
     if (std::this_thread::get_id() == thread_.get_id()) {
-        // exit() from a done-callback: the thread cannot wait for itself to
-        // drain; the ranks are released and the rest is left to the exit.
+        // exit() from a done-callback: this thread cannot go on running
+        // tasks under it. The ranks are told to stop, and the answers to
+        // what they were given are taken and dropped (a rank sending a large
+        // one waits until it is taken), so every rank ends.
         send_stops();
+        discard_replies();
         thread_.detach();
     } else {
         thread_.join();
@@ -233,6 +236,36 @@ bool Engine::receive_replies() {
         if (reply_.payload.capacity() > kKeptBufferBytes) reply_.payload = {};
     }
     return progress;
+}
+
+void Engine::discard_replies() noexcept {
+    std::vector<std::byte> dropped;
+    while (in_flight_ != 0) {
+        int arrived = 0;
+        MPI_Message message = MPI_MESSAGE_NULL;
+        MPI_Status status;
+        MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm_, &arrived, &message, &status);
+        if (arrived == 0) {
+            sched_yield();
+            continue;
+        }
+        const int index = status.MPI_SOURCE >= 0 && static_cast<std::size_t>(status.MPI_SOURCE) < rank_index_.size()
+                              ? rank_index_[static_cast<std::size_t>(status.MPI_SOURCE)]
+                              : -1;
+        Rank* rank = index < 0 ? nullptr : &ranks_[static_cast<std::size_t>(index)];
+        if (rank == nullptr || rank->in_flight.empty()) {
+            abort_job(comm_, "rank " + std::to_string(status.MPI_SOURCE) + " sent the root a message it did not ask for");
+        }
+        try {
+            dropped.resize(probed_size(comm_, status));
+        } catch (const std::exception&) {
+            abort_job(comm_, "the root cannot take a rank's last answer while exiting");
+        }
+        MPI_Mrecv(dropped.data(), static_cast<int>(dropped.size()), MPI_BYTE, &message, MPI_STATUS_IGNORE);
+        MPI_Wait(&rank->in_flight.front()->request, MPI_STATUS_IGNORE);
+        rank->in_flight.pop_front();
+        --in_flight_;
+    }
 }
 
 void Engine::send_stops() noexcept {

@@ -9,10 +9,14 @@
 //   test_mpi_chaos exit    a task calls std::exit(3)
 // In each case the map below can never finish: it waits for a rank that is
 // gone. If the job is not ended for it, expect_job_end.sh kills it and fails.
+//   test_mpi_chaos exit_in_callback   rank 0 calls std::exit(0) from a
+//                          done-callback while large results are on their way:
+//                          the job must still end, with status 0.
 #include <signal.h>  // kill, SIGKILL
 #include <unistd.h>  // getpid
 
 #include <chrono>   // a task's workload
+#include <cstddef>  // std::byte, std::size_t
 #include <cstdint>  // std::uintptr_t
 #include <cstdio>   // printf
 #include <cstdlib>  // std::abort, std::exit
@@ -20,6 +24,7 @@
 #include <string>   // the scenario
 #include <thread>   // sleep_for: a task's workload
 #include <utility>  // std::pair
+#include <vector>   // large results
 
 #include <mpi.h>  // MPI_Comm_rank inside tasks
 
@@ -49,6 +54,26 @@ int abort_at_seven(int x) {
 int exit_at_seven(int x) {
     if (x == 7) std::exit(3);
     return x;
+}
+
+// A slow task with an 8 MiB result: MPI hands it over only when the root
+// takes it (a rendezvous), so a root that stopped taking answers would
+// leave its rank waiting for ever.
+std::vector<std::byte> large_result(int /*input*/) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return std::vector<std::byte>(std::size_t{8} << 20, std::byte{1});
+}
+int quick(int x) { return x; }
+
+int exit_in_callback(tandem::mpi::PoolExecutor& pool) {
+    std::printf("chaos: exit(0) from a done-callback while large results are on their way\n");
+    std::fflush(stdout);
+    tandem::Future<int> first = pool.submit(quick, 1);
+    std::vector<tandem::Future<std::vector<std::byte>>> large;
+    for (int i = 0; i < 4; ++i) large.push_back(pool.submit(large_result, i));
+    first.add_done_callback([] { std::exit(0); });
+    for (auto& future : large) static_cast<void>(future.result());
+    return 3;
 }
 
 int kill_mid_map(tandem::mpi::PoolExecutor& pool) {
@@ -82,6 +107,7 @@ int main(int argc, char** argv) {
     if (scenario == "segv") status = crash_mid_map(pool, &segfault_at_seven, "writes through a wild pointer");
     if (scenario == "abort") status = crash_mid_map(pool, &abort_at_seven, "calls std::abort()");
     if (scenario == "exit") status = crash_mid_map(pool, &exit_at_seven, "calls std::exit(3)");
+    if (scenario == "exit_in_callback") status = exit_in_callback(pool);
     std::printf("chaos: the job went on after '%s', which it cannot\n", scenario.c_str());
     return status;
 }

@@ -116,6 +116,7 @@ private:
     void sleep_until_woken(std::uint32_t seen, Deadline deadline) noexcept;
     bool finished();
     void send_stops() noexcept;
+    void discard_replies() noexcept;
     Rank* least_busy() noexcept;
     void wake() noexcept;
     static void finish(std::unique_ptr<Task> task) noexcept;
