@@ -43,8 +43,8 @@ inline constexpr std::size_t kKeptBufferBytes = std::size_t{512} << 20;
 /// The exit status MPI_Abort gets when a rank breaks the protocol.
 inline constexpr int kProtocolErrorStatus = 70;
 
-/// The byte count of a probed message. Calls abort_job (naming the rank) if
-/// MPI reports no count or one beyond kMaxMessageBytes.
+/// The byte count of a probed message (an int, so at most kMaxMessageBytes).
+/// Calls abort_job, naming the rank, if MPI reports no count.
 std::size_t probed_size(MPI_Comm comm, const MPI_Status& status);
 
 /// The count to pass MPI for a message of `size` bytes. Throws ValueError
