@@ -18,15 +18,22 @@
 #                      without them.
 #                      (TANDEM_MPI_BTL replaces that list: tests/mpi/netns.sh
 #                      uses self,tcp so that every message crosses a network.)
-# --mca btl_vader_backing_directory $TMPDIR (default /tmp)
+# --mca btl_vader_backing_directory <a folder of this job's own>
 #                      shared memory between ranks in files there, not in
 #                      /dev/shm: tests count /dev/shm's entries to prove that
-#                      tandem leaves none, and must not see Open MPI's come and go.
+#                      tandem leaves none, and must not see Open MPI's come and
+#                      go. The folder (under $TMPDIR, default /tmp) also holds
+#                      Open MPI's session directory, and is removed when mpirun
+#                      ends, so a job whose ranks were killed leaves nothing.
 # TANDEM_MPIRUN_ARGS   extra options, added before the caller's.
 set -euo pipefail
+job_dir=$(mktemp -d "${TMPDIR:-/tmp}/tandem-mpirun.XXXXXX")
+trap 'rm -rf "$job_dir"' EXIT
 options=(--oversubscribe --bind-to none --mca pml ob1 --mca btl "${TANDEM_MPI_BTL:-self,vader,tcp}"
-  --mca btl_vader_backing_directory "${TMPDIR:-/tmp}")
+  --mca btl_vader_backing_directory "$job_dir")
 [[ $(id -u) == 0 ]] && options=(--allow-run-as-root "${options[@]}")
 # shellcheck disable=SC2206  # word splitting of the extra options is the point
 extra=(${TANDEM_MPIRUN_ARGS:-})
-exec mpirun "${options[@]}" "${extra[@]}" "$@"
+status=0
+TMPDIR=$job_dir mpirun "${options[@]}" "${extra[@]}" "$@" || status=$?
+exit "$status"
