@@ -23,11 +23,12 @@ trap 'rm -rf "$work"' EXIT
 quiet() { local log; log=$("$@" 2>&1) || { printf '%s\n' "$log" >&2; return 1; }; }
 step() { echo "--- package: $* ---"; }
 
-step "minimal machine: build without GoogleTest and the benchmark peers"
+step "minimal machine: build without GoogleTest, MPI and the benchmark peers"
 log=$(cmake -S . -B build/package-minimal -G Ninja "${launcher[@]}" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON -DCMAKE_DISABLE_FIND_PACKAGE_TBB=ON \
-  -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON 2>&1) || { printf '%s\n' "$log" >&2; exit 1; }
+  -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON 2>&1) || { printf '%s\n' "$log" >&2; exit 1; }
 grep -q "GoogleTest not found" <<<"$log" || { echo "no message about the missing GoogleTest" >&2; exit 1; }
+grep -q "MPI not found, so tandem::mpi" <<<"$log" || { echo "no message about the missing MPI" >&2; exit 1; }
 quiet cmake --build build/package-minimal
 
 step "install into a temporary prefix"
@@ -42,6 +43,9 @@ consumer() {  # consumer <name> <cmake arguments...>: builds tests/package and r
   quiet cmake -S tests/package -B "$work/$name" -G Ninja "${launcher[@]}" -DCMAKE_BUILD_TYPE=Release "$@"
   quiet cmake --build "$work/$name"
   "$work/$name/consumer"
+  # tandem::mpi comes with the package too (Open MPI is part of the set-up).
+  [[ -x $work/$name/mpi_consumer ]] || { echo "$name: tandem::mpi was not found by the consumer" >&2; exit 1; }
+  scripts/mpirun.sh -np 2 "$work/$name/mpi_consumer"
 }
 step "consumer with find_package(tandem)"
 consumer find_package -DTANDEM_CONSUME=find_package -DCMAKE_PREFIX_PATH="$work/prefix"
@@ -56,7 +60,8 @@ deb=$(ls build/package/tandem_*.deb)
 contents=$(dpkg-deb -c "$deb")
 # The library lands in usr/lib (multiarch only when configured with prefix /usr).
 for expected in 'usr/include/tandem/thread_pool_executor\.hpp' 'usr/include/tandem/detail/wire/encoding\.hpp' \
-  'usr/lib/(x86_64-linux-gnu/)?libtandem\.a' 'usr/lib/(x86_64-linux-gnu/)?cmake/tandem/tandemConfig\.cmake'; do
+  'usr/lib/(x86_64-linux-gnu/)?libtandem\.a' 'usr/lib/(x86_64-linux-gnu/)?libtandem_mpi\.a' \
+  'usr/include/tandem/mpi/pool_executor\.hpp' 'usr/lib/(x86_64-linux-gnu/)?cmake/tandem/tandemConfig\.cmake'; do
   grep -qE " \./$expected\$" <<<"$contents" || { echo "$deb lacks $expected" >&2; exit 1; }
 done
 dpkg-deb -x "$deb" "$work/root"

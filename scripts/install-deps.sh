@@ -11,6 +11,7 @@ packages=(
   libcereal-dev libcli11-dev libfmt-dev            # serialization, CLI, formatting
   libbenchmark-dev libtbb-dev libboost-dev python3 # benchmarks and their peers
   openmpi-bin libopenmpi-dev                       # mpi::PoolExecutor
+  iproute2 util-linux                              # its test across network namespaces (ip netns, unshare)
   libcpp-httplib-dev libfftw3-dev gnuplot-nox      # tandem bench workloads and chart
   procps                                           # ps/pgrep in the hygiene tests
 )

@@ -20,9 +20,9 @@
 #include <string>   // figure names
 #include <vector>   // inputs, samples, payloads
 
+#include "executor_workloads.hpp"                   // round trips, submits, large payloads, maps
 #include "os_floor.hpp"                             // the raw floors
 #include "report.hpp"                               // median, rows, the Python peer
-#include "tandem/wait.hpp"                          // wait
 #include "tandem/init.hpp"                          // tandem::init: spawn and forkserver
 #include "tandem/multiprocessing/pool.hpp"          // Pool
 #include "tandem/process_pool_executor.hpp"         // ProcessPoolExecutor
@@ -35,7 +35,6 @@ namespace {
 
 int square(int x) { return x * x; }
 void noop() {}
-std::vector<std::byte> echo(std::vector<std::byte> bytes) { return bytes; }
 
 struct Settings {
     std::size_t workers = 2;
@@ -45,11 +44,6 @@ struct Settings {
     std::size_t trips = 2'000;
     std::size_t big_bytes = std::size_t{64} << 20;
 };
-
-// (a) Python's default chunksize: ceil(n / (4 * workers)).
-std::size_t default_chunksize(std::size_t inputs, std::size_t workers) {
-    return (inputs + 4 * workers - 1) / (4 * workers);
-}
 
 double pool_map_tasks_per_s(const Settings& s) {
     mp::Pool pool(s.workers);
@@ -65,61 +59,25 @@ double pool_map_tasks_per_s(const Settings& s) {
 
 double thread_map_tasks_per_s(const Settings& s) {
     tandem::ThreadPoolExecutor pool(s.workers);
-    const std::size_t chunksize = default_chunksize(s.map_inputs, s.workers);
-    std::vector<double> samples;
-    for (int rep = 0; rep < s.reps; ++rep) {
-        const auto start = Clock::now();
-        long long sum = 0;
-        for (int value : pool.map(&square, std::views::iota(0, static_cast<int>(s.map_inputs)), {.chunksize = chunksize}))
-            sum += value;
-        samples.push_back(static_cast<double>(s.map_inputs) / (micros_since(start) / 1e6));
-        if (sum == 0) std::abort();
-    }
-    return median(std::move(samples));
+    return map_tasks_per_s(pool, s.map_inputs, default_chunksize(s.map_inputs, s.workers), s.reps);
 }
 
 // (b)
 double submits_tasks_per_s(const Settings& s) {
     tandem::ProcessPoolExecutor pool(s.workers);
-    std::vector<double> samples;
-    for (int rep = 0; rep < s.reps; ++rep) {
-        std::vector<tandem::Future<int>> futures;
-        futures.reserve(s.submits);
-        const auto start = Clock::now();
-        for (std::size_t i = 0; i < s.submits; ++i) futures.push_back(pool.submit(&square, static_cast<int>(i)));
-        tandem::wait(futures);
-        samples.push_back(static_cast<double>(s.submits) / (micros_since(start) / 1e6));
-        if (futures[7].result() != 49) std::abort();
-    }
-    return median(std::move(samples));
+    return tandem_bench::submits_tasks_per_s(pool, s.submits, s.reps);
 }
 
 // (c)
 double round_trip_us(const Settings& s) {
     tandem::ProcessPoolExecutor pool(s.workers);
-    std::vector<double> samples(s.trips);
-    for (std::size_t i = 0; i < s.trips; ++i) {
-        const auto start = Clock::now();
-        if (pool.submit(&square, static_cast<int>(i)).result() != static_cast<int>(i * i)) std::abort();
-        samples[i] = micros_since(start);
-    }
-    return median(std::move(samples));
+    return tandem_bench::round_trip_us(pool, s.trips);
 }
 
 // (d)
 double big_round_trip_mib_per_s(const Settings& s) {
     tandem::ProcessPoolExecutor pool(s.workers);
-    const std::vector<std::byte> payload(s.big_bytes, std::byte{7});
-    pool.submit(&echo, payload).result();  // the pool's shared buffers are made once, then reused
-    std::vector<double> samples;
-    for (int rep = 0; rep < s.reps; ++rep) {
-        const auto start = Clock::now();
-        const std::vector<std::byte> back = pool.submit(&echo, payload).result();
-        const double seconds = micros_since(start) / 1e6;
-        if (back.size() != payload.size() || back[back.size() / 2] != std::byte{7}) std::abort();
-        samples.push_back(static_cast<double>(s.big_bytes) / (1024.0 * 1024.0) / seconds);
-    }
-    return median(std::move(samples));
+    return tandem_bench::big_round_trip_mib_per_s(pool, s.big_bytes, s.reps);
 }
 
 // (e)

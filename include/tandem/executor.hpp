@@ -5,7 +5,7 @@
 // shutdown(); ThreadPoolExecutor and ProcessPoolExecutor derive from it, so a
 // function written against Executor runs on either. Here the base is the
 // concept tandem::Executor, which ThreadPoolExecutor and ProcessPoolExecutor
-// model (and the MPI executor will), with no virtual calls:
+// model, and so does mpi::PoolExecutor, with no virtual calls:
 //
 //     int square(int x) { return x * x; }   // a plain function runs on every executor
 //
