@@ -11,6 +11,7 @@ packages=(
   libbenchmark-dev libtbb-dev libboost-dev python3 # benchmarks and their peers
   openmpi-bin libopenmpi-dev                       # mpi::PoolExecutor
   libcpp-httplib-dev libfftw3-dev gnuplot-nox      # tandem bench workloads and chart
+  libsndfile1-dev nlohmann-json3-dev               # tandem bench: WAV files, JSON report
   procps                                           # ps/pgrep in the hygiene tests
 )
 
