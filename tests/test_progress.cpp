@@ -116,6 +116,21 @@ TEST(ProgressBar, ThrottlesRedraws) {
     EXPECT_NE(out.find("1000/1000"), std::string::npos) << out;
 }
 
+// leave = false (tqdm's leave=False): close() erases the bar instead of
+// leaving its final state.
+TEST(ProgressBar, CloseWithoutLeavingErasesTheBar) {
+    Pty pty;
+    ASSERT_GE(pty.master, 0) << "openpty failed";
+    {
+        ProgressBar bar({.total = 2, .fd = pty.slave, .ascii = true, .min_interval = std::chrono::milliseconds(0),
+                         .leave = false});
+        bar.update(2);
+    }
+    const std::string out = drain(pty.master);
+    EXPECT_NE(out.find("2/2"), std::string::npos) << out;  // drawn by update()
+    EXPECT_EQ(out.size() - out.rfind("\r\x1b[K"), 4u) << out;  // and erased last, no newline
+}
+
 // Output piped elsewhere stays clean: nothing is written.
 TEST(ProgressBar, SilentOnAPipe) {
     int fds[2];

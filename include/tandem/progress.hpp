@@ -50,6 +50,9 @@ struct ProgressOptions {
     std::optional<bool> ascii;
     /// Redraw at most this often (tqdm's mininterval, 0.1 s).
     std::chrono::milliseconds min_interval{100};
+    /// At close(): leave the final bar on its line (tqdm's leave=True), or
+    /// erase it.
+    bool leave = true;
 };
 
 /// A thread-safe, terminal-only progress bar (Python: tqdm.tqdm).
@@ -73,8 +76,9 @@ public:
     /// Erases the bar from its line so that other output can be printed;
     /// the next update() or refresh() draws it again.
     void clear() noexcept;
-    /// Draws the final state and ends the line; later updates still count
-    /// but no longer draw. Calling it again does nothing.
+    /// Draws the final state and ends the line (or, with leave = false,
+    /// erases the bar); later updates still count but no longer draw.
+    /// Calling it again does nothing.
     void close() noexcept;
 
     /// The steps counted so far (tqdm's n).

@@ -36,13 +36,9 @@ void print(const std::string& text) {
     std::fflush(stdout);
 }
 
-}  // namespace
-
-int run_bench(const BenchOptions& options) {
-    if (!options.plot_path.empty() && !in_path("gnuplot")) {
-        fmt::print(stderr, "tandem bench: --plot needs gnuplot, which is not installed (scripts/install-deps.sh)\n");
-        return 1;
-    }
+// Measures the selected workloads, printing each table as it completes, and
+// judges the claims.
+Report measure(const BenchOptions& options) {
     const auto start = Clock::now();
     Report report;
     report.preset = options.preset == Preset::quick ? "quick" : "full";
@@ -59,14 +55,14 @@ int run_bench(const BenchOptions& options) {
 
     const auto workloads = selected(options);
     std::size_t steps = 0;
-    for (const Workload* workload : workloads) steps += workload->cpp_steps + (python ? 1 : 0);
+    for (const Workload* workload : workloads) steps += workload->steps(options.preset) + (python ? 1 : 0);
 
     print(format_header(report));
-    ProgressBar bar({.total = steps, .unit = "step"});
+    ProgressBar bar({.total = steps, .unit = "step", .leave = false});
     try {
         for (std::size_t i = 0; i < workloads.size(); ++i) {
             const Workload& workload = *workloads[i];
-            bar.set_description(std::string(workload.name) + ": serial");
+            bar.set_description(std::string(workload.name));
             bar.refresh();
             BenchContext context{.preset = options.preset,
                                  .jobs = report.jobs,
@@ -82,38 +78,47 @@ int run_bench(const BenchOptions& options) {
             print(format_workload(result, i + 1, workloads.size()));
             report.workloads.push_back(std::move(result));
         }
-        bar.close();
-    } catch (const Interrupted& interrupted) {
-        bar.clear();
-        fmt::print(stderr, "\ntandem bench: {}; stopped, nothing left behind\n", interrupted.what());
-        return 128 + interrupted.signal_number();
-    } catch (const std::exception& error) {
-        bar.clear();
-        fmt::print(stderr, "\ntandem bench: {}\n", error.what());
-        return 1;
+    } catch (...) {
+        bar.clear();  // the error goes where the bar was
+        throw;
     }
+    bar.close();
 
     report.machine.load_after = load_average();
     report.total_seconds = seconds_since(start);
     report.verdicts = judge(report);
     print(format_verdicts(report));
-    try {
-        if (!options.json_path.empty()) {
-            write_json(report, options.json_path);
-            print(fmt::format("JSON report: {}\n", options.json_path));
-        }
-        if (!options.plot_path.empty()) {
-            draw_chart(report, options.plot_path);
-            print(fmt::format("chart: {}\n", options.plot_path));
-        }
-    } catch (const Interrupted& interrupted) {
-        fmt::print(stderr, "tandem bench: {}\n", interrupted.what());
-        return 128 + interrupted.signal_number();
-    } catch (const std::exception& error) {
-        fmt::print(stderr, "tandem bench: {}\n", error.what());
+    return report;
+}
+
+void write_outputs(const Report& report, const BenchOptions& options) {
+    if (!options.json_path.empty()) {
+        write_json(report, options.json_path);
+        print(fmt::format("JSON report: {}\n", options.json_path));
+    }
+    if (!options.plot_path.empty()) {
+        draw_chart(report, options.plot_path);
+        print(fmt::format("chart: {}\n", options.plot_path));
+    }
+}
+
+}  // namespace
+
+int run_bench(const BenchOptions& options) {
+    if (!options.plot_path.empty() && !in_path("gnuplot")) {
+        fmt::print(stderr, "tandem bench: --plot needs gnuplot, which is not installed (scripts/install-deps.sh)\n");
         return 1;
     }
-    return 0;
+    try {
+        write_outputs(measure(options), options);
+        return 0;
+    } catch (const Interrupted& interrupted) {
+        fmt::print(stderr, "\ntandem bench: {}; stopped\n", interrupted.what());
+        return 128 + interrupted.signal_number();
+    } catch (const std::exception& error) {
+        fmt::print(stderr, "\ntandem bench: {}\n", error.what());
+        return 1;
+    }
 }
 
 }  // namespace tandem::cli

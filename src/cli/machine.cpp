@@ -15,6 +15,7 @@
 #include <fstream>   // /proc/cpuinfo, /proc/meminfo
 #include <sstream>   // trimming version output
 
+#include "interrupt.hpp"                       // Interrupted passes through
 #include "subprocess.hpp"                      // run_process: python3 and gnuplot versions
 #include "tandem/multiprocessing/context.hpp"  // get_all_start_methods
 #include "tandem/multiprocessing/process.hpp"  // cpu_count: the CPUs this process may use
@@ -36,8 +37,10 @@ std::string version_of(const std::string& program) {
         const ProcessOutput output = run_process({program, "--version"}, {.timeout = std::chrono::seconds(20)});
         if (output.status != 0) return "";
         return first_line(output.out.empty() ? output.err : output.out);
+    } catch (const Interrupted&) {
+        throw;
     } catch (const std::runtime_error&) {
-        return "";
+        return "";  // it could not run: reported as not found
     }
 }
 

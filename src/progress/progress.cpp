@@ -151,7 +151,11 @@ void ProgressBar::close() noexcept {
     if (!enabled_) return;
     std::lock_guard lock(draw_mutex_);
     if (closed_) return;
-    draw_locked(true);
+    if (options_.leave) {
+        draw_locked(true);
+    } else {
+        write_all("\r\x1b[K");
+    }
     closed_ = true;
 }
 

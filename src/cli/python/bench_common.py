@@ -20,18 +20,24 @@ def parameters():
     return json.loads(sys.argv[1])
 
 
-def time_mode(mode, workers, repetitions, once):
-    """Runs once() `repetitions` times; returns (mode entry, checksum)."""
-    samples = []
+def time_in_rounds(modes, rounds):
+    """Times modes [(name, workers, once)] in rounds, each round running every
+    mode once, as the C++ side does (src/cli/workloads/workload.hpp), so that
+    a change in the machine's load weighs on every mode alike. Returns (mode
+    entries, checksum); every run must compute the same checksum."""
+    samples = {name: [] for name, _, _ in modes}
     checksum = None
-    for _ in range(repetitions):
-        start = time.perf_counter()
-        result = once()
-        samples.append(time.perf_counter() - start)
-        if checksum is not None and result != checksum:
-            raise RuntimeError(f"mode {mode} computed different results in two runs")
-        checksum = result
-    return {"mode": mode, "workers": workers, "seconds": statistics.median(samples), "samples": samples}, checksum
+    for _ in range(rounds):
+        for name, _, once in modes:
+            start = time.perf_counter()
+            result = once()
+            samples[name].append(time.perf_counter() - start)
+            if checksum is not None and result != checksum:
+                raise RuntimeError(f"mode {name} computed another result than {modes[0][0]}")
+            checksum = result
+    entries = [{"mode": name, "workers": workers, "seconds": statistics.median(samples[name]),
+                "samples": samples[name]} for name, workers, _ in modes]
+    return entries, checksum
 
 
 def emit(work, modes, checksum=None, **extra):
@@ -76,29 +82,19 @@ def warm_up():
 
 def run_task_modes(task, tasks, workers, repetitions):
     """The three Python modes of a task workload: serial, a thread pool and a
-    process pool (fork), each pool started before timing and reused, as the
-    C++ side does. task(i) must be a module-level function (it is pickled by
-    name for the process pool). Returns (modes, checksum of the serial mode)."""
-    modes = []
-    entry, serial = time_mode("python_serial", 1, repetitions, lambda: sum(task(i) for i in range(tasks)))
-    modes.append(entry)
-    with futures.ThreadPoolExecutor(workers) as pool:
-        entry, checksum = time_mode("python_threads", workers, repetitions,
-                                    lambda: sum(pool.map(task, range(tasks))))
-        modes.append(entry)
-        check_same("python_threads", serial, checksum)
-    # The thread pool is shut down first: forking a process with threads
-    # running is what Python 3.12 warns about.
-    with futures.ProcessPoolExecutor(workers, mp_context=fork_context()) as pool:
-        for f in [pool.submit(warm_up) for _ in range(workers)]:
+    process pool (fork), both pools started before timing and reused, the
+    modes timed in rounds, as the C++ side does. task(i) must be a
+    module-level function (the process pool pickles it by name). Returns
+    (modes, checksum)."""
+    with futures.ProcessPoolExecutor(workers, mp_context=fork_context()) as processes:
+        # The process pool forks all its workers now, before the thread pool
+        # has threads: forking a process with threads running is what Python
+        # 3.12 warns about.
+        for f in [processes.submit(warm_up) for _ in range(workers)]:
             f.result()
-        entry, checksum = time_mode("python_processes", workers, repetitions,
-                                    lambda: sum(pool.map(task, range(tasks))))
-        modes.append(entry)
-        check_same("python_processes", serial, checksum)
-    return modes, serial
-
-
-def check_same(mode, serial, got):
-    if serial != got:
-        raise RuntimeError(f"mode {mode} computed a different result than the serial mode")
+        with futures.ThreadPoolExecutor(workers) as threads:
+            return time_in_rounds([
+                ("python_serial", 1, lambda: sum(task(i) for i in range(tasks))),
+                ("python_threads", workers, lambda: sum(threads.map(task, range(tasks)))),
+                ("python_processes", workers, lambda: sum(processes.map(task, range(tasks)))),
+            ], repetitions)

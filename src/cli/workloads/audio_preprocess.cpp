@@ -54,6 +54,6 @@ WorkloadResult run(const BenchContext& context) {
 
 }  // namespace
 
-extern const Workload kAudioPreprocess{"audio_preprocess", WorkloadKind::cpu, 4, &run};
+extern const Workload kAudioPreprocess{"audio_preprocess", WorkloadKind::cpu, kQuick.repetitions, kFull.repetitions, &run};
 
 }  // namespace tandem::cli

@@ -196,6 +196,6 @@ WorkloadResult run(const BenchContext& context) {
 
 }  // namespace
 
-extern const Workload kAudioRealtime{"audio_realtime", WorkloadKind::latency, 3, &run};
+extern const Workload kAudioRealtime{"audio_realtime", WorkloadKind::latency, 3, 3, &run};
 
 }  // namespace tandem::cli

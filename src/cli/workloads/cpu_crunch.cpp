@@ -57,6 +57,6 @@ WorkloadResult run(const BenchContext& context) {
 
 }  // namespace
 
-extern const Workload kCpuCrunch{"cpu_crunch", WorkloadKind::cpu, 4, &run};
+extern const Workload kCpuCrunch{"cpu_crunch", WorkloadKind::cpu, kQuick.repetitions, kFull.repetitions, &run};
 
 }  // namespace tandem::cli

@@ -105,6 +105,6 @@ WorkloadResult run(const BenchContext& context) {
 
 }  // namespace
 
-extern const Workload kFilesWaits{"files_waits", WorkloadKind::io, 4, &run};
+extern const Workload kFilesWaits{"files_waits", WorkloadKind::io, kQuick.repetitions, kFull.repetitions, &run};
 
 }  // namespace tandem::cli

@@ -62,6 +62,6 @@ WorkloadResult run(const BenchContext& context) {
 
 }  // namespace
 
-extern const Workload kHttpFetch{"http_fetch", WorkloadKind::io, 4, &run};
+extern const Workload kHttpFetch{"http_fetch", WorkloadKind::io, kQuick.repetitions, kFull.repetitions, &run};
 
 }  // namespace tandem::cli

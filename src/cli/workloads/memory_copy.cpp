@@ -158,6 +158,6 @@ WorkloadResult run(const BenchContext& context) {
 
 }  // namespace
 
-extern const Workload kMemoryCopy{"memory_copy", WorkloadKind::memory, 4, &run};
+extern const Workload kMemoryCopy{"memory_copy", WorkloadKind::memory, 4, 4, &run};
 
 }  // namespace tandem::cli

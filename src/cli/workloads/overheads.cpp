@@ -126,6 +126,6 @@ WorkloadResult run(const BenchContext& context) {
 
 }  // namespace
 
-extern const Workload kOverheads{"overheads", WorkloadKind::overhead, 6, &run};
+extern const Workload kOverheads{"overheads", WorkloadKind::overhead, 6, 6, &run};
 
 }  // namespace tandem::cli

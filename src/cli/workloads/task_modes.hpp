@@ -17,7 +17,7 @@
 #include "tandem/interpreter_lock.hpp"        // InterpreterLock
 #include "tandem/process_pool_executor.hpp"   // ProcessPoolExecutor
 #include "tandem/thread_pool_executor.hpp"    // ThreadPoolExecutor
-#include "workload.hpp"                       // BenchContext, time_mode, expect_same_work
+#include "workload.hpp"                       // BenchContext, time_in_rounds, expect_same_work
 
 namespace tandem::cli {
 
@@ -34,62 +34,57 @@ inline int warm_up() { return 0; }
 /// Runs the four C++ modes into `result` and returns the serial checksum.
 /// `task(i, gil)` does task i and returns its checksum (gil inactive except
 /// in threads_gil); `submit(pool, i)` submits task i to a process pool and
-/// returns its Future<std::uint64_t>.
+/// returns its Future<std::uint64_t>. The modes run in rounds (time_in_rounds),
+/// one progress step per round.
 template <class Task, class Submit>
 std::uint64_t run_task_modes(const BenchContext& context, WorkloadResult& result, const TaskModesSpec& spec,
                              Task&& task, Submit&& submit) {
-    std::uint64_t serial = 0;
-    result.modes.push_back(time_mode("serial", 1, spec.repetitions, [&] {
-        std::uint64_t sum = 0;
-        for (std::size_t i = 0; i < spec.tasks; ++i) sum += task(i, OptionalGil());
-        return sum;
-    }, serial));
-    context.step("threads");
-
     ThreadPoolExecutor threads(spec.workers);
-    auto on_threads = [&](auto&& one) {
-        std::vector<Future<std::uint64_t>> futures;
-        futures.reserve(spec.tasks);
-        for (std::size_t i = 0; i < spec.tasks; ++i) futures.push_back(threads.submit(one, i));
-        std::uint64_t sum = 0;
-        for (auto& future : futures) sum += future.result();
-        return sum;
-    };
-    std::uint64_t checksum = 0;
-    result.modes.push_back(time_mode("threads", spec.workers, spec.repetitions, [&] {
-        return on_threads([&task](std::size_t i) { return task(i, OptionalGil()); });
-    }, checksum));
-    expect_same_work(result.name, "threads", serial, checksum);
-    context.step("threads under the GIL");
-
     InterpreterLock gil;
-    result.modes.push_back(time_mode("threads_gil", spec.workers, spec.repetitions, [&] {
-        return on_threads([&task, &gil](std::size_t i) {
-            InterpreterLock::Holder held(gil);
-            return task(i, OptionalGil(gil));
-        });
-    }, checksum));
-    expect_same_work(result.name, "threads_gil", serial, checksum);
-    result.modes.back().set_figure("gil_switches", static_cast<double>(gil.switch_count()));
-    context.step("processes");
-
     ProcessPoolExecutor processes(spec.workers);
     {
         std::vector<Future<int>> warm;
         for (std::size_t i = 0; i < spec.workers; ++i) warm.push_back(processes.submit(&warm_up));
         for (auto& future : warm) future.result();
     }
-    result.modes.push_back(time_mode("processes", spec.workers, spec.repetitions, [&] {
-        std::vector<Future<std::uint64_t>> futures;
-        futures.reserve(spec.tasks);
-        for (std::size_t i = 0; i < spec.tasks; ++i) futures.push_back(submit(processes, i));
+    const auto sum_of = [&](auto&& futures) {
         std::uint64_t sum = 0;
         for (auto& future : futures) sum += future.result();
         return sum;
-    }, checksum));
-    expect_same_work(result.name, "processes", serial, checksum);
-    context.step("Python");
-    return serial;
+    };
+    const auto on_threads = [&](auto&& one) {
+        std::vector<Future<std::uint64_t>> futures;
+        futures.reserve(spec.tasks);
+        for (std::size_t i = 0; i < spec.tasks; ++i) futures.push_back(threads.submit(one, i));
+        return sum_of(futures);
+    };
+    std::vector<TimedMode> modes;
+    modes.push_back({"serial", 1, [&] {
+                         std::uint64_t sum = 0;
+                         for (std::size_t i = 0; i < spec.tasks; ++i) sum += task(i, OptionalGil());
+                         return sum;
+                     }});
+    modes.push_back({"threads", spec.workers, [&] {
+                         return on_threads([&task](std::size_t i) { return task(i, OptionalGil()); });
+                     }});
+    modes.push_back({"threads_gil", spec.workers, [&] {
+                         return on_threads([&task, &gil](std::size_t i) {
+                             InterpreterLock::Holder held(gil);
+                             return task(i, OptionalGil(gil));
+                         });
+                     }});
+    modes.push_back({"processes", spec.workers, [&] {
+                         std::vector<Future<std::uint64_t>> futures;
+                         futures.reserve(spec.tasks);
+                         for (std::size_t i = 0; i < spec.tasks; ++i) futures.push_back(submit(processes, i));
+                         return sum_of(futures);
+                     }});
+    std::uint64_t checksum = 0;
+    for (ModeResult& mode : time_in_rounds(result.name, std::move(modes), spec.repetitions, context, checksum)) {
+        if (mode.mode == "threads_gil") mode.set_figure("gil_switches", static_cast<double>(gil.switch_count()));
+        result.modes.push_back(std::move(mode));
+    }
+    return checksum;
 }
 
 /// Runs the workload's Python script (when Python is available) and adds its

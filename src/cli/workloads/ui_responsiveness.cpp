@@ -152,6 +152,6 @@ WorkloadResult run(const BenchContext& context) {
 
 }  // namespace
 
-extern const Workload kUiResponsiveness{"ui_responsiveness", WorkloadKind::latency, 4, &run};
+extern const Workload kUiResponsiveness{"ui_responsiveness", WorkloadKind::latency, 4, 4, &run};
 
 }  // namespace tandem::cli

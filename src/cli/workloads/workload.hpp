@@ -47,8 +47,11 @@ struct BenchContext {
 struct Workload {
     std::string_view name;     // as --only names it: "cpu_crunch", ...
     WorkloadKind kind;
-    std::size_t cpp_steps;     // progress steps of the C++ modes (the Python run is one more)
+    std::size_t quick_steps;   // progress steps of the C++ modes under --quick (the Python run is one more)
+    std::size_t full_steps;    // ... under --full
     WorkloadResult (*run)(const BenchContext&);
+
+    std::size_t steps(Preset preset) const noexcept { return preset == Preset::quick ? quick_steps : full_steps; }
 };
 
 /// Every workload, in the order the bench runs them (the lecture's order).
@@ -61,25 +64,21 @@ inline double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-/// Runs `once` (which returns a checksum of its work) `repetitions` times,
-/// timing each run; returns the mode with its samples and median, and the
-/// checksum in `checksum`. Throws std::logic_error if two runs disagree,
-/// Interrupted between runs once a signal arrived.
-template <class Once>
-ModeResult time_mode(std::string mode, std::size_t workers, int repetitions, Once&& once, std::uint64_t& checksum) {
-    ModeResult result{.mode = std::move(mode), .workers = workers};
-    for (int i = 0; i < repetitions; ++i) {
-        check_interrupt();
-        const auto start = Clock::now();
-        const std::uint64_t sum = once();
-        result.samples.push_back(seconds_since(start));
-        if (i > 0 && sum != checksum)
-            throw std::logic_error("mode " + result.mode + " computed different results in two runs");
-        checksum = sum;
-    }
-    result.seconds = median(result.samples);
-    return result;
-}
+/// A mode to time: a run returns a checksum of the work it did.
+struct TimedMode {
+    std::string mode;
+    std::size_t workers = 1;
+    std::function<std::uint64_t()> once;
+};
+
+/// Times `modes` in `rounds` rounds, each round running every mode once, so
+/// that a change in the machine's load (other programs starting or ending)
+/// weighs on every mode alike rather than on whichever ran then. Returns the
+/// modes with their samples and medians, and in `checksum` what they
+/// computed. Throws std::logic_error if two runs disagree, Interrupted
+/// between runs once a signal arrived. One progress step per round.
+std::vector<ModeResult> time_in_rounds(std::string_view workload, std::vector<TimedMode> modes, int rounds,
+                                       const BenchContext& context, std::uint64_t& checksum);
 
 /// Throws std::logic_error unless `mode` computed what the serial mode did.
 inline void expect_same_work(std::string_view workload, std::string_view mode, std::uint64_t serial, std::uint64_t got) {
