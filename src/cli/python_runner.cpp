@@ -76,7 +76,13 @@ std::optional<std::uint64_t> add_python_modes(WorkloadResult& workload, const nl
             mode.samples = entry.at("samples").get<std::vector<double>>();
             mode.seconds = entry.contains("seconds") ? entry.at("seconds").get<double>() : median(mode.samples);
             if (entry.contains("figures")) {
-                for (const auto& [name, value] : entry.at("figures").items()) mode.set_figure(name, value.get<double>());
+                for (const auto& [name, value] : entry.at("figures").items()) {
+                    // Figures sit beside these in the JSON report.
+                    for (const char* reserved : {"mode", "language", "workers", "seconds", "speedup", "samples"}) {
+                        if (name == reserved) throw std::runtime_error("a figure may not be named " + name);
+                    }
+                    mode.set_figure(name, value.get<double>());
+                }
             }
             workload.modes.push_back(std::move(mode));
         }

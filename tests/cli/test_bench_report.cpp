@@ -10,6 +10,7 @@
 #include "chart.hpp"           // chart_script, draw_chart
 #include "json_report.hpp"     // to_json
 #include "json_schema.hpp"     // schema_errors
+#include "python_runner.hpp"   // add_python_modes
 #include "report_builder.hpp"  // report_on, speedup_workload, mode
 #include "table.hpp"           // format_workload, format_seconds, mode_label
 #include "temp_dir.hpp"        // TempDir
@@ -124,4 +125,27 @@ TEST(BenchReport, ChartAsSvgAndPng) {
     EXPECT_NE(png_bytes.find("IEND"), std::string::npos);
     EXPECT_THROW(tandem::cli::draw_chart(report, (folder.path() / "missing" / "chart.svg").string()),
                  std::runtime_error);
+}
+
+// What a Python script prints becomes modes; output that does not follow the
+// protocol is an error naming the problem, never a half-read report.
+TEST(BenchReport, PythonScriptProtocol) {
+    WorkloadResult workload{.name = "cpu_crunch", .kind = WorkloadKind::cpu};
+    const auto output = nlohmann::json::parse(R"({"work": "the same", "checksum": 42, "modes": [
+        {"mode": "python_serial", "workers": 1, "samples": [3.0, 1.0, 2.0]},
+        {"mode": "python_threads", "workers": 2, "seconds": 2.5, "samples": [2.5], "figures": {"gil": 1}}]})");
+    EXPECT_EQ(tandem::cli::add_python_modes(workload, output), 42u);
+    ASSERT_EQ(workload.modes.size(), 2u);
+    EXPECT_EQ(workload.python_work, "the same");
+    EXPECT_DOUBLE_EQ(workload.modes[0].seconds, 2.0);  // the median when not given
+    EXPECT_EQ(workload.modes[1].figure("gil"), 1.0);
+
+    for (const char* bad : {R"({"modes": []})",                                                    // no "work"
+                            R"({"work": "", "modes": [{"mode": "threads", "workers": 1, "samples": []}]})",  // not python_
+                            R"({"work": "", "modes": [{"mode": "python_x", "samples": []}]})",               // no workers
+                            R"({"work": "", "modes": [{"mode": "python_x", "workers": 1, "samples": [],
+                                "figures": {"seconds": 1}}]})"}) {                                   // a reserved name
+        WorkloadResult target{.name = "cpu_crunch"};
+        EXPECT_THROW(tandem::cli::add_python_modes(target, nlohmann::json::parse(bad)), std::runtime_error) << bad;
+    }
 }

@@ -84,7 +84,8 @@ TEST(BenchVerdicts, OneCpuCannotShowASpeedup) {
     Report report = report_on(1);
     report.workloads.push_back(
         speedup_workload("cpu_crunch", WorkloadKind::cpu, 1, {{"threads", 1.0}, {"processes", 1.0}}));
-    const Verdict* verdict = find(judge(report), "processes_speed_up_cpu_work");
+    const auto verdicts = judge(report);
+    const Verdict* verdict = find(verdicts, "processes_speed_up_cpu_work");
     ASSERT_NE(verdict, nullptr);
     EXPECT_FALSE(verdict->holds);
     EXPECT_NE(verdict->text.find("no parallel speedup is possible here"), std::string::npos) << verdict->text;

@@ -5,6 +5,7 @@
 #include "tandem/errors.hpp"
 #include "tandem/future.hpp"
 #include "tandem/init.hpp"
+#include "tandem/interpreter_lock.hpp"
 #include "tandem/multiprocessing/connection.hpp"
 #include "tandem/multiprocessing/context.hpp"
 #include "tandem/multiprocessing/pool.hpp"
@@ -14,6 +15,7 @@
 #include "tandem/multiprocessing/sharedctypes.hpp"
 #include "tandem/multiprocessing/synchronize.hpp"
 #include "tandem/process_pool_executor.hpp"
+#include "tandem/progress.hpp"
 #include "tandem/serialization.hpp"
 #include "tandem/thread_pool_executor.hpp"
 #include "tandem/threading.hpp"
@@ -31,6 +33,16 @@ void nothing() {}
     tandem::multiprocessing::Process process(&nothing);
     const auto context = tandem::multiprocessing::get_context(tandem::multiprocessing::StartMethod::spawn);
     tandem::multiprocessing::Process spawned = context.Process(&nothing);
+    tandem::InterpreterLock gil;
+    {
+        tandem::InterpreterLock::Holder held(gil);
+        gil.checkpoint();
+        tandem::InterpreterLock::AllowThreads released(gil);
+    }
+    tandem::ProgressOptions options;
+    options.total = 3;
+    tandem::ProgressBar bar(options);
+    bar.update();
     return threads.submit(&square, 2).result() + processes.submit(&square, 3).result() + pool.apply(&square, 4);
 }
 
