@@ -4,7 +4,7 @@
 #include <fmt/core.h>  // fmt::format
 
 #include <filesystem>  // the output's extension, its existence afterwards
-#include <map>         // overhead rows
+#include <algorithm>   // std::find_if
 #include <stdexcept>   // std::runtime_error
 #include <vector>      // rows and columns
 
@@ -58,6 +58,20 @@ std::string plot_histogram(const std::string& block, std::size_t columns) {
     return fmt::format("plot for [i=2:{}] ${} using i:xtic(1) title columnheader(i)\n", columns + 1, block);
 }
 
+using Rows = std::vector<std::pair<std::string, std::vector<std::optional<double>>>>;
+
+// One row per operation (ModeResult::operation()), the C++ value beside the Python one.
+template <class Value>
+Rows paired_rows(const WorkloadResult& workload, Value&& value) {
+    Rows rows;
+    for (const ModeResult& mode : workload.modes) {
+        auto row = std::find_if(rows.begin(), rows.end(), [&](const auto& r) { return r.first == mode.operation(); });
+        if (row == rows.end()) row = rows.insert(rows.end(), {std::string(mode.operation()), {std::nullopt, std::nullopt}});
+        row->second[mode.python() ? 1 : 0] = value(mode);
+    }
+    return rows;
+}
+
 const std::vector<std::string> kSpeedupModes = {"serial",        "threads",        "threads_gil",     "processes",
                                                 "python_serial", "python_threads", "python_processes"};
 
@@ -75,7 +89,7 @@ std::string chart_script(const Report& report, const std::string& path) {
 
     std::vector<std::string> speedup_columns;
     for (const auto& mode : kSpeedupModes) speedup_columns.push_back(mode_label(mode));
-    std::vector<std::pair<std::string, std::vector<std::optional<double>>>> speedups, overheads, memory, latency;
+    Rows speedups, overheads, memory, latency;
     std::vector<std::string> latency_columns = {"worst delay (ms)", "p99 delay (ms)"};
     for (const WorkloadResult& workload : report.workloads) {
         if (workload.kind == WorkloadKind::cpu || workload.kind == WorkloadKind::io) {
@@ -86,29 +100,9 @@ std::string chart_script(const Report& report, const std::string& path) {
             }
             speedups.emplace_back(workload.name, values);
         } else if (workload.kind == WorkloadKind::overhead) {
-            std::vector<std::string> order;
-            std::map<std::string, std::vector<std::optional<double>>> rows;
-            for (const ModeResult& mode : workload.modes) {
-                const std::string operation = mode.python() ? mode.mode.substr(7) : mode.mode;
-                if (!rows.contains(operation)) {
-                    order.push_back(operation);
-                    rows[operation] = {std::nullopt, std::nullopt};
-                }
-                rows[operation][mode.python() ? 1 : 0] = mode.seconds * 1e6;
-            }
-            for (const auto& operation : order) overheads.emplace_back(operation, rows[operation]);
+            overheads = paired_rows(workload, [](const ModeResult& mode) { return mode.seconds * 1e6; });
         } else if (workload.kind == WorkloadKind::memory) {
-            std::vector<std::string> order;
-            std::map<std::string, std::vector<std::optional<double>>> rows;
-            for (const ModeResult& mode : workload.modes) {
-                const std::string method = mode.python() ? mode.mode.substr(7) : mode.mode;
-                if (!rows.contains(method)) {
-                    order.push_back(method);
-                    rows[method] = {std::nullopt, std::nullopt};
-                }
-                rows[method][mode.python() ? 1 : 0] = mode.figure("private_mib");
-            }
-            for (const auto& method : order) memory.emplace_back(method, rows[method]);
+            memory = paired_rows(workload, [](const ModeResult& mode) { return mode.figure("private_mib"); });
         } else if (workload.kind == WorkloadKind::latency) {
             for (const ModeResult& mode : workload.modes) {
                 const std::string prefix = workload.name == "audio_realtime" ? "audio: " : "UI: ";
@@ -125,8 +119,7 @@ std::string chart_script(const Report& report, const std::string& path) {
                                              report.preset, m.cpus, m.cpu_model, m.load_before[0],
                                              report.python ? m.python : "without Python")));
     const auto panel = [&](const std::string& block, const std::string& title, const std::string& ylabel,
-                           bool log, const std::vector<std::string>& columns,
-                           const std::vector<std::pair<std::string, std::vector<std::optional<double>>>>& rows) {
+                           bool log, const std::vector<std::string>& columns, const Rows& rows) {
         if (rows.empty()) {
             script += "set title " + quoted(title + " (not measured)") + "\nunset key\nplot [0:1][0:1] NaN notitle\n"
                       "set key top left autotitle columnhead\n";

@@ -38,6 +38,9 @@ struct ModeResult {
 
     /// Whether the mode ran in CPython (its name starts with "python_").
     bool python() const noexcept { return mode.starts_with("python_"); }
+    /// The mode's name without "python_": what C++ and Python rows share
+    /// ("thread_start" for both "thread_start" and "python_thread_start").
+    std::string_view operation() const noexcept { return std::string_view(mode).substr(python() ? 7 : 0); }
     /// The named figure, if measured.
     std::optional<double> figure(std::string_view name) const noexcept;
     /// Sets (or replaces) a figure.

@@ -34,7 +34,7 @@ void append_overhead_table(std::string& out, const WorkloadResult& workload) {
     std::vector<std::string> order;
     std::map<std::string, std::pair<const ModeResult*, const ModeResult*>> rows;
     for (const ModeResult& mode : workload.modes) {
-        const std::string operation = mode.python() ? mode.mode.substr(7) : mode.mode;
+        const std::string operation(mode.operation());
         if (!rows.contains(operation)) order.push_back(operation);
         (mode.python() ? rows[operation].second : rows[operation].first) = &mode;
     }
@@ -83,7 +83,7 @@ std::string format_seconds(double seconds) {
 }
 
 std::string mode_label(std::string_view mode) {
-    if (mode.starts_with("python_")) return "Python " + with_spaces(mode.substr(7));
+    if (mode.starts_with("python_")) return "Python " + with_spaces(mode.substr(7));  // as ModeResult::operation()
     if (mode == "threads_gil") return "C++ threads + GIL";
     if (mode == "thread_gil") return "C++ thread + GIL";
     return "C++ " + with_spaces(mode);

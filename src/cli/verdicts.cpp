@@ -189,6 +189,16 @@ std::optional<double> seconds_of(const WorkloadResult& workload, std::string_vie
 
 std::string duration_or_dash(std::optional<double> seconds) { return seconds ? format_seconds(*seconds) : "-"; }
 
+// The cheapest process start + join measured with `prefix` ("" or "python_").
+std::optional<double> cheapest_process_start(const WorkloadResult& workload, const std::string& prefix) {
+    std::optional<double> cheapest;
+    for (const char* method : {"fork", "forkserver", "spawn"}) {
+        if (const auto start = seconds_of(workload, prefix + "process_start_" + method))
+            cheapest = cheapest ? std::min(*cheapest, *start) : *start;
+    }
+    return cheapest;
+}
+
 void processes_cost_overhead(const Report& report, std::vector<Verdict>& out) {
     const WorkloadResult* workload = report.find("overheads");
     if (workload == nullptr) return;
@@ -197,13 +207,11 @@ void processes_cost_overhead(const Report& report, std::vector<Verdict>& out) {
     std::vector<std::string> parts;
     for (const std::string prefix : {"", "python_"}) {
         const auto thread = seconds_of(*workload, prefix + "thread_start");
-        std::optional<double> cheapest;
+        const auto cheapest = cheapest_process_start(*workload, prefix);
         std::vector<std::string> starts;
         for (const char* method : {"fork", "forkserver", "spawn"}) {
-            const auto start = seconds_of(*workload, prefix + "process_start_" + method);
-            if (!start) continue;
-            cheapest = cheapest ? std::min(*cheapest, *start) : *start;
-            starts.push_back(fmt::format("{} {}", method, format_seconds(*start)));
+            if (const auto start = seconds_of(*workload, prefix + "process_start_" + method))
+                starts.push_back(fmt::format("{} {}", method, format_seconds(*start)));
         }
         if (!thread || !cheapest) continue;
         any = true;
@@ -234,12 +242,8 @@ void threads_cost_overhead(const Report& report, std::vector<Verdict>& out) {
         if (!thread || !round_trip) continue;
         any = true;
         holds = holds && *thread >= kThreadStartRatio * *round_trip;
-        std::optional<double> process;
-        for (const char* method : {"fork", "forkserver", "spawn"}) {
-            if (const auto start = seconds_of(*workload, prefix + "process_start_" + method))
-                process = process ? std::min(*process, *start) : *start;
-        }
-        parts.push_back(fmt::format("{}: a new thread {}, {:.0f}x a task on a running pool ({}){}",
+        const auto process = cheapest_process_start(*workload, prefix);
+        parts.push_back(fmt::format("{}: a new thread {}, {:.1f}x a task on a running pool ({}){}",
                                     prefix.empty() ? "C++" : "CPython", format_seconds(*thread),
                                     *thread / *round_trip, format_seconds(*round_trip),
                                     process ? fmt::format(", 1/{:.0f} of the cheapest process start", *process / *thread)
