@@ -44,6 +44,7 @@ Report measure(const BenchOptions& options) {
     report.preset = options.preset == Preset::quick ? "quick" : "full";
     report.jobs = options.jobs.value_or(multiprocessing::cpu_count());
     report.machine = describe_machine();
+    report.machine.parallel_capacity = measure_parallel_capacity(report.jobs);
 
     std::optional<PythonRunner> python;
     if (options.python) {

@@ -14,6 +14,10 @@ std::string format_info(const Machine& machine) {
     out += fmt::format("kernel:         {}\n", machine.kernel);
     out += fmt::format("load average:   {:.2f} {:.2f} {:.2f}\n", machine.load_before[0], machine.load_before[1],
                        machine.load_before[2]);
+    if (machine.parallel_capacity > 0) {
+        out += fmt::format("parallel now:   {} threads of a trivially parallel loop run {:.2f}x as fast as one\n",
+                           machine.cpus, machine.parallel_capacity);
+    }
     std::string methods;
     for (const auto& method : machine.start_methods) methods += (methods.empty() ? "" : ", ") + method;
     out += fmt::format("start methods:  {} (default first)\n", methods);
@@ -25,7 +29,9 @@ std::string format_info(const Machine& machine) {
 }
 
 int run_info() {
-    fmt::print("{}", format_info(describe_machine()));
+    Machine machine = describe_machine();
+    machine.parallel_capacity = measure_parallel_capacity(machine.cpus);
+    fmt::print("{}", format_info(machine));
     return 0;
 }
 

@@ -26,7 +26,8 @@ Json machine_json(const Machine& machine) {
             {"start_methods", machine.start_methods},
             {"libraries", libraries},
             {"python", machine.python},
-            {"gnuplot", machine.gnuplot}};
+            {"gnuplot", machine.gnuplot},
+            {"parallel_capacity", machine.parallel_capacity}};
 }
 
 Json mode_json(const ModeResult& mode) {

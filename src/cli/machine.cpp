@@ -11,9 +11,13 @@
 #include <sys/utsname.h>             // uname
 #include <unistd.h>                  // sysconf
 
-#include <cstdlib>   // getloadavg
-#include <fstream>   // /proc/cpuinfo, /proc/meminfo
-#include <sstream>   // trimming version output
+#include <algorithm>  // std::sort
+#include <atomic>     // the capacity loops' sink
+#include <chrono>     // timing the capacity loops
+#include <cstdlib>    // getloadavg
+#include <fstream>    // /proc/cpuinfo
+#include <thread>     // the capacity loops
+#include <vector>     // tries
 
 #include "interrupt.hpp"                       // Interrupted passes through
 #include "subprocess.hpp"                      // run_process: python3 and gnuplot versions
@@ -78,7 +82,34 @@ std::string build_description() {
     return build;
 }
 
+// A loop the compiler cannot shorten: its result depends on every step.
+std::uint64_t spin(std::uint64_t steps) {
+    std::uint64_t x = steps;
+    for (std::uint64_t i = 0; i < steps; ++i) x = x * 6364136223846793005u + 1442695040888963407u;
+    return x;
+}
+
 }  // namespace
+
+double measure_parallel_capacity(std::size_t threads) {
+    constexpr std::uint64_t kSteps = 20'000'000;  // ~20 ms on a 2020s core
+    std::atomic<std::uint64_t> sink{0};  // the loops' results, so that they are computed
+    std::vector<double> tries;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        check_interrupt();
+        auto start = std::chrono::steady_clock::now();
+        sink += spin(kSteps);
+        const double alone = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        start = std::chrono::steady_clock::now();
+        std::vector<std::thread> group;
+        for (std::size_t t = 0; t < threads; ++t) group.emplace_back([&sink] { sink += spin(kSteps); });
+        for (auto& thread : group) thread.join();
+        const double together = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        tries.push_back(static_cast<double>(threads) * alone / together);
+    }
+    std::sort(tries.begin(), tries.end());
+    return tries[1];
+}
 
 std::array<double, 3> load_average() noexcept {
     std::array<double, 3> load{};

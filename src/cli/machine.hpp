@@ -27,6 +27,7 @@ struct Machine {
     std::vector<std::pair<std::string, std::string>> libraries;  // name, version
     std::string python;           // "Python 3.11.2", or empty when python3 is not found
     std::string gnuplot;          // "gnuplot 5.4 patchlevel 4", or empty
+    double parallel_capacity = 0; // how much faster `cpus` threads run a trivially parallel loop than one (0: not measured)
 };
 
 /// Describes this machine now (runs python3 --version and gnuplot --version;
@@ -38,5 +39,12 @@ std::array<double, 3> load_average() noexcept;
 
 /// The CPUs in this process's affinity mask, as a list ("0-1", "0,2-3").
 std::string affinity_list();
+
+/// How much of `threads` CPUs this process gets now: `threads` threads each
+/// run the same arithmetic loop (no memory, no sharing) that one thread runs
+/// alone first; returns threads x (time alone) / (time together), the median
+/// of three tries. About `threads` on an idle machine, less when other
+/// programs keep the CPUs busy. Takes about a third of a second.
+double measure_parallel_capacity(std::size_t threads);
 
 }  // namespace tandem::cli

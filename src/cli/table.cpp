@@ -3,7 +3,8 @@
 
 #include <fmt/core.h>  // fmt::format
 
-#include <map>  // overhead rows paired by operation
+#include <algorithm>  // std::min
+#include <map>        // overhead rows paired by operation
 
 namespace tandem::cli {
 
@@ -100,6 +101,14 @@ std::string format_header(const Report& report) {
                        m.load_before[0] > 0.5 * static_cast<double>(m.cpus)
                            ? " (other work is running: figures will be noisier)"
                            : "");
+    if (m.parallel_capacity > 0) {
+        out += fmt::format("  parallel capacity now: {} threads of a trivially parallel loop ran {:.2f}x as fast as "
+                           "one{}\n",
+                           report.jobs, m.parallel_capacity,
+                           m.parallel_capacity < 0.75 * static_cast<double>(std::min(report.jobs, m.cpus))
+                               ? " (other programs hold the CPUs: parallel speedups cannot show)"
+                               : "");
+    }
     out += fmt::format("  build: {}, {}; workers for CPU-bound modes: {}; Python: {}\n", m.compiler, m.build,
                        report.jobs, report.python ? m.python : std::string("not run"));
     return out;

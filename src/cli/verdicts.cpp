@@ -48,6 +48,18 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
     return out;
 }
 
+// When the machine could not run even a trivially parallel loop `threshold`
+// times as fast on its CPUs, the reason a speedup claim fails is not the
+// claim: say so.
+std::string capacity_note(const Report& report, double threshold) {
+    const double capacity = report.machine.parallel_capacity;
+    if (capacity <= 0 || capacity >= threshold) return "";
+    return fmt::format(". But when the run began, {} threads of a trivially parallel loop ran only {:.2f}x as fast "
+                       "as one: other programs hold this machine's CPUs, so no parallel speedup could reach {:.2f}x "
+                       "here now",
+                       report.jobs, capacity, threshold);
+}
+
 // --- CPU-bound ---------------------------------------------------------------
 
 void processes_speed_up_cpu_work(const Report& report, std::vector<Verdict>& out) {
@@ -77,6 +89,7 @@ void processes_speed_up_cpu_work(const Report& report, std::vector<Verdict>& out
     } else {
         text += fmt::format(" ({} workers on {} CPUs; a speedup counts from {:.2f}x)", workers, report.machine.cpus,
                             threshold);
+        if (!holds) text += capacity_note(report, threshold);
     }
     out.push_back({"processes_speed_up_cpu_work",
                    "Processes give a significant performance boost on CPU-bound work (crunching data, data "
@@ -124,7 +137,8 @@ void cpp_threads_need_no_processes(const Report& report, std::vector<Verdict>& o
     }
     if (!any) return;
     std::string text = join(parts, "; ");
-    text += holds ? " — C++ threads did not speed this up here either"
+    text += holds ? " — C++ threads did not speed this up here either" +
+                        capacity_note(report, parallel_gain_threshold(report.jobs, report.machine.cpus))
                   : " — C++ has no GIL: threads speed up CPU-bound work as processes do, without their start-up "
                     "cost and copies; in Python use processes, in C++ threads are enough";
     out.push_back({"threads_do_not_speed_up_cpu_work",

@@ -50,6 +50,7 @@ inline std::vector<std::string> schema_errors(const nlohmann::json& report) {
         need(machine, "python", is_string, "machine");
         need(machine, "libraries", is_object, "machine");
         need(machine, "start_methods", is_array, "machine");
+        need(machine, "parallel_capacity", is_number, "machine");
         for (const char* load : {"load_before", "load_after"}) {
             if (need(machine, load, is_array, "machine") && machine[load].size() != 3)
                 errors.push_back(std::string("machine: ") + load + " must hold 3 numbers");

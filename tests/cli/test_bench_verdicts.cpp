@@ -79,6 +79,25 @@ TEST(BenchVerdicts, ClaimsThatDoNotHold) {
     EXPECT_FALSE(find(verdicts, "threads_speed_up_io")->holds);  // under the GIL 3.5x < 4x
 }
 
+// A machine whose CPUs other programs hold: the verdict says that a trivially
+// parallel loop could not speed up either, rather than blame the claim.
+TEST(BenchVerdicts, BusyMachineIsNamedAsTheReason) {
+    Report report = report_on(2);
+    report.machine.parallel_capacity = 1.05;
+    report.workloads.push_back(
+        speedup_workload("cpu_crunch", WorkloadKind::cpu, 2, {{"threads", 1.02}, {"processes", 1.01}}));
+    auto verdicts = judge(report);
+    EXPECT_FALSE(find(verdicts, "processes_speed_up_cpu_work")->holds);
+    EXPECT_NE(find(verdicts, "processes_speed_up_cpu_work")->text.find("ran only 1.05x as fast as one"),
+              std::string::npos)
+        << find(verdicts, "processes_speed_up_cpu_work")->text;
+    EXPECT_NE(find(verdicts, "threads_do_not_speed_up_cpu_work")->text.find("other programs hold"), std::string::npos);
+
+    report.machine.parallel_capacity = 1.95;  // an idle machine: the figures speak for themselves
+    verdicts = judge(report);
+    EXPECT_EQ(find(verdicts, "processes_speed_up_cpu_work")->text.find("other programs"), std::string::npos);
+}
+
 // One usable CPU: no parallel speedup is possible, and the verdict says why.
 TEST(BenchVerdicts, OneCpuCannotShowASpeedup) {
     Report report = report_on(1);
