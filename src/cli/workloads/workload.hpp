@@ -1,5 +1,5 @@
 // tandem bench: what every workload shares — the run's settings, the list of
-// workloads, and timing a mode over repetitions.
+// workloads, and timing modes in rounds of repetitions.
 //
 // A workload runs its C++ modes, then (when Python is available) its Python
 // script, and returns every mode's figures. Sizes depend on the preset:
