@@ -109,9 +109,15 @@ std::uint64_t spectrogram_checksum(const std::vector<float>& samples, const Clip
 std::uint64_t preprocess_clip(const std::string& folder, std::size_t index, const ClipFormat& format,
                               const OptionalGil& gil) {
     const std::string path = folder + "/clip_" + std::to_string(index) + ".wav";
+    // All of it under the GIL, as the Python side runs it: its WAV encoding
+    // and decoding are Python code (the wave module and array conversions),
+    // and its FFT too. (A C extension such as soundfile would release the GIL
+    // around the file's encoding; the Python side has none.)
     const std::vector<float> clip = synthesize_clip(index, format, gil);
-    gil.release_around([&] { write_wav(path, clip, format.sample_rate); });
-    const std::vector<float> loaded = gil.release_around([&] { return read_wav(path); });
+    write_wav(path, clip, format.sample_rate);
+    gil.tick();
+    const std::vector<float> loaded = read_wav(path);
+    gil.tick();
     return spectrogram_checksum(loaded, format, gil);
 }
 

@@ -38,7 +38,7 @@ std::uint64_t spectrogram_checksum(const std::vector<float>& samples, const Clip
                                    const OptionalGil& gil);
 
 /// The whole pipeline for clip `index` in `folder`: synthesise, write, read
-/// back, spectrogram. File I/O runs with the GIL released, the rest under it.
+/// back, spectrogram; with a GIL, all of it under the lock, as the Python side.
 std::uint64_t preprocess_clip(const std::string& folder, std::size_t index, const ClipFormat& format,
                               const OptionalGil& gil);
 
