@@ -113,10 +113,14 @@ int run_bench(const BenchOptions& options) {
     try {
         write_outputs(measure(options), options);
         return 0;
-    } catch (const Interrupted& interrupted) {
-        fmt::print(stderr, "\ntandem bench: {}; stopped\n", interrupted.what());
-        return 128 + interrupted.signal_number();
     } catch (const std::exception& error) {
+        // After a Ctrl-C, a failure is its consequence (the terminal's SIGINT
+        // also ended a child of ours, whose pipe then broke): the run was
+        // interrupted, whatever noticed it first.
+        if (const int signal_number = interrupt_signal()) {
+            fmt::print(stderr, "\ntandem bench: {}; stopped\n", Interrupted(signal_number).what());
+            return 128 + signal_number;
+        }
         fmt::print(stderr, "\ntandem bench: {}\n", error.what());
         return 1;
     }

@@ -70,6 +70,14 @@ TickStats ui_loop(const Sizes& sizes, Handle&& handle, After&& after) {
     return stats;
 }
 
+// Raises `flag` when it goes out of scope, so that a worker watching it ends
+// before its Thread's destructor joins it, also when the loop throws
+// (Interrupted).
+struct RaiseOnExit {
+    std::atomic<bool>& flag;
+    ~RaiseOnExit() { flag = true; }
+};
+
 Clock::time_point plain_handler() {
     const auto started = Clock::now();
     keep_result(redraw());
@@ -101,8 +109,11 @@ WorkloadResult run(const BenchContext& context) {
                 keep_result(slow_task(i, sizes.slow_length));
         });
         worker.start();
-        const TickStats stats = ui_loop(sizes, plain_handler, [] {});
-        stop = true;
+        TickStats stats;
+        {
+            const RaiseOnExit stopper{stop};
+            stats = ui_loop(sizes, plain_handler, [] {});
+        }
         worker.join();
         result.modes.push_back(stats.to_mode("thread", 1, period));
     }
@@ -119,11 +130,14 @@ WorkloadResult run(const BenchContext& context) {
             }
         });
         worker.start();
-        const TickStats stats = ui_loop(sizes, [&gil] {
-            InterpreterLock::Holder held(gil);  // the handler is Python code
-            return plain_handler();
-        }, [] {});
-        stop = true;
+        TickStats stats;
+        {
+            const RaiseOnExit stopper{stop};
+            stats = ui_loop(sizes, [&gil] {
+                InterpreterLock::Holder held(gil);  // the handler is Python code
+                return plain_handler();
+            }, [] {});
+        }
         worker.join();
         result.modes.push_back(stats.to_mode("thread_gil", 1, period));
     }
