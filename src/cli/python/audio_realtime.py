@@ -29,14 +29,17 @@ def main():
     def render():
         phase = 0.0
         step = 2 * math.pi * 440.0 / rate
+        block = None
         while not stop.is_set():
-            block = []
-            for _ in range(frames):
-                block.append(0.3 * math.sin(phase) + 0.2 * math.sin(2.01 * phase))
-                phase += step
+            if block is None:
+                block = []
+                for _ in range(frames):
+                    block.append(0.3 * math.sin(phase) + 0.2 * math.sin(2.01 * phase))
+                    phase += step
             try:
                 blocks.put_nowait(block)
-            except queue.Full:
+                block = None
+            except queue.Full:  # come back when the loop has taken a block or two
                 time.sleep(0.0005)
 
     threads = [threading.Thread(target=load) for _ in range(p["load_threads"])]

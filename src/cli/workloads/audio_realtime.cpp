@@ -97,15 +97,21 @@ TickStats run_audio(Queue& queue, const Sizes& sizes, std::size_t load, Interpre
     }
     threads.push_back(std::make_unique<threading::Thread>([&stop, &queue, gil] {
         Synth synth;
+        std::optional<Block> rendered;
         while (!stop.load(std::memory_order_relaxed)) {
             bool pushed = false;
             {
                 std::optional<InterpreterLock::Holder> held;
                 if (gil) held.emplace(*gil);
-                pushed = queue.try_push(synth.next());
+                if (!rendered) rendered = synth.next();
+                pushed = queue.try_push(*rendered);
             }
-            // Full: come back when the callback has taken a block or two.
-            if (!pushed) std::this_thread::sleep_for(std::chrono::microseconds(500));
+            if (pushed) {
+                rendered.reset();
+            } else {
+                // Full: come back when the callback has taken a block or two.
+                std::this_thread::sleep_for(std::chrono::microseconds(500));
+            }
         }
     }));
     for (auto& thread : threads) thread->start();
