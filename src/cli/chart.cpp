@@ -90,6 +90,7 @@ std::string chart_script(const Report& report, const std::string& path) {
     std::vector<std::string> speedup_columns;
     for (const auto& mode : kSpeedupModes) speedup_columns.push_back(mode_label(mode));
     Rows speedups, overheads, memory, latency;
+    double cpp_heap = 0, python_heap = 0;
     std::vector<std::string> latency_columns = {"worst delay (ms)", "p99 delay (ms)"};
     for (const WorkloadResult& workload : report.workloads) {
         if (workload.kind == WorkloadKind::cpu || workload.kind == WorkloadKind::io) {
@@ -103,6 +104,10 @@ std::string chart_script(const Report& report, const std::string& path) {
             overheads = paired_rows(workload, [](const ModeResult& mode) { return mode.seconds * 1e6; });
         } else if (workload.kind == WorkloadKind::memory) {
             memory = paired_rows(workload, [](const ModeResult& mode) { return mode.figure("private_mib"); });
+            for (const ModeResult& mode : workload.modes) {
+                if (const auto heap = mode.figure("heap_mib"))
+                    (mode.python() ? python_heap : cpp_heap) = *heap;
+            }
         } else if (workload.kind == WorkloadKind::latency) {
             for (const ModeResult& mode : workload.modes) {
                 const std::string prefix = workload.name == "audio_realtime" ? "audio: " : "UI: ";
@@ -135,7 +140,10 @@ std::string chart_script(const Report& report, const std::string& path) {
           speedups);
     panel("overhead", "Overheads per operation (lower is better)", "microseconds (log)", true, {"C++", "Python"},
           overheads);
-    panel("memory", "A worker's private memory beside the parent's heap", "MiB", false, {"C++", "Python"}, memory);
+    panel("memory",
+          fmt::format("A worker's private memory beside the parent's heap (C++ {:.0f} MiB, Python {:.0f} MiB)",
+                      cpp_heap, python_heap),
+          "MiB", false, {"C++", "Python"}, memory);
     panel("latency", "How late a periodic loop runs (lower is better)", "milliseconds (log)", true, latency_columns,
           latency);
     script += "unset multiplot\n";

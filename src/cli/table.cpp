@@ -42,9 +42,11 @@ void append_overhead_table(std::string& out, const WorkloadResult& workload) {
     out += fmt::format("    {:<34} {:>11} {:>11} {:>9}\n", "operation (median)", "C++", "Python", "Python/C++");
     for (const std::string& operation : order) {
         const auto [cpp, python] = rows[operation];
-        const std::string ratio = cpp && python && cpp->seconds > 0
-                                      ? fmt::format("{:.0f}x", python->seconds / cpp->seconds)
-                                      : std::string("-");
+        std::string ratio = "-";
+        if (cpp && python && cpp->seconds > 0) {
+            const double times = python->seconds / cpp->seconds;
+            ratio = times < 10 ? fmt::format("{:.1f}x", times) : fmt::format("{:.0f}x", times);
+        }
         out += fmt::format("    {:<34} {:>11} {:>11} {:>9}\n", with_spaces(operation),
                            cpp ? format_seconds(cpp->seconds) : "-", python ? format_seconds(python->seconds) : "-",
                            ratio);
