@@ -13,6 +13,7 @@ packages=(
   openmpi-bin libopenmpi-dev                       # mpi::PoolExecutor
   iproute2 util-linux                              # its test across network namespaces (ip netns, unshare)
   libcpp-httplib-dev libfftw3-dev gnuplot-nox      # tandem bench workloads and chart
+  libsndfile1-dev nlohmann-json3-dev               # tandem bench: WAV files, JSON report
   procps                                           # ps/pgrep in the hygiene tests
 )
 

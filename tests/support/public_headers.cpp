@@ -7,6 +7,7 @@
 #include "tandem/future.hpp"
 #include "tandem/init.hpp"
 #include "tandem/initializer.hpp"
+#include "tandem/interpreter_lock.hpp"
 #include "tandem/multiprocessing/connection.hpp"
 #include "tandem/multiprocessing/context.hpp"
 #include "tandem/multiprocessing/pool.hpp"
@@ -16,6 +17,7 @@
 #include "tandem/multiprocessing/sharedctypes.hpp"
 #include "tandem/multiprocessing/synchronize.hpp"
 #include "tandem/process_pool_executor.hpp"
+#include "tandem/progress.hpp"
 #include "tandem/serialization.hpp"
 #include "tandem/thread_pool_executor.hpp"
 #include "tandem/threading.hpp"
@@ -48,6 +50,16 @@ int generic(tandem::Executor auto& executor) {
     const auto context = tandem::multiprocessing::get_context(tandem::multiprocessing::StartMethod::spawn);
     tandem::multiprocessing::Process spawned = context.Process(&nothing);
     spawned.interrupt();
+    tandem::InterpreterLock gil;
+    {
+        tandem::InterpreterLock::Holder held(gil);
+        gil.checkpoint();
+        tandem::InterpreterLock::AllowThreads released(gil);
+    }
+    tandem::ProgressOptions options;
+    options.total = 3;
+    tandem::ProgressBar bar(options);
+    bar.update();
     return threads.submit(&square, 2).result() + processes.submit(&square, 3).result() + pool.apply(&square, 4) +
            thread_pool.apply(&square, 5) + generic(threads) + generic(processes);
 }
