@@ -4,7 +4,7 @@
 // The classic pool API: apply/apply_async for one call, map/starmap (and
 // their _async forms) for a list, imap/imap_unordered for a lazy stream,
 // close/terminate/join for the end. ThreadPool runs it on threads (over
-// ThreadPoolExecutor): the lecture's choice for I/O-bound work. Pool runs it
+// ThreadPoolExecutor): the choice for I/O-bound work. Pool runs it
 // on worker processes (over ProcessPoolExecutor): the choice for CPU-bound
 // work that must be isolated. Both are the same code (detail/pool_api/pool_face.hpp).
 //
@@ -97,11 +97,13 @@
 
 #include "tandem/detail/os/cpu_count.hpp"           // process_cpu_count: the default number of workers
 #include "tandem/detail/wire/function_id.hpp"         // FunctionId: which function a Pool chunk runs
-#include "tandem/detail/pool_api/pool_face.hpp"           // PoolFace, AsyncResult, AsyncCallbacks, IMapIterator
+#include "tandem/detail/pool_api/pool_face.hpp"           // PoolFace: the API over either executor
 #include "tandem/detail/wire/remote_call.hpp"         // remote_pointer_t, as_function_pointer for Pool chunks
 #include "tandem/errors.hpp"                     // ValueError
 #include "tandem/future.hpp"                     // Future, what the executors return
 #include "tandem/initializer.hpp"                // Initializer, for both pools
+#include "tandem/multiprocessing/async_result.hpp"   // AsyncResult, AsyncCallbacks: what apply_async() gives
+#include "tandem/multiprocessing/imap_iterator.hpp"  // IMapIterator: what imap() gives
 #include "tandem/multiprocessing/context.hpp"    // StartMethod, Context: Pool's start method
 #include "tandem/process_pool_executor.hpp"      // ProcessPoolExecutor, under Pool
 #include "tandem/thread_pool_executor.hpp"       // ThreadPoolExecutor, under ThreadPool

@@ -24,183 +24,44 @@
 // is the vector of its inputs' results; if one input's call throws, the whole
 // chunk fails with that exception, as Python's mapstar does.
 //
-// Locking: PoolCore::mutex guards the job count and the state; an imap feed
-// has an input mutex (reading input, submitting) and a completion mutex
-// (what finished). Done-callbacks take only the core mutex or a completion
-// mutex, never the input mutex, because a callback may run synchronously
-// inside add_done_callback() while the input mutex is held.
+// Locking: PoolCore::mutex guards the job count and the state; a MapJob has
+// its own mutex; an imap's locks are described in imap_feed.hpp.
 #pragma once
 
-#include <algorithm>           // std::min, std::move of chunk results
-#include <atomic>              // an imap's "input done" flag, read while waiting
+#include <algorithm>           // std::move of chunk results
 #include <chrono>              // timeouts
-#include <condition_variable>  // join() waiting for tasks; imap_unordered waiting for a chunk
 #include <cstddef>             // std::size_t
-#include <deque>               // chunks in flight, in submission order
-#include <exception>           // failures carried to the consumer
-#include <functional>          // std::function callbacks, std::invoke
-#include <iterator>            // std::default_sentinel_t
+#include <exception>           // failures carried to callbacks
+#include <functional>          // std::function, std::invoke
+#include <iterator>            // std::back_inserter
 #include <memory>              // shared state between the pool, its results and callbacks
-#include <mutex>               // the locks described above
-#include <optional>            // chunksize, timeouts, imap's "no more results"
+#include <mutex>               // MapJob's lock, the core's
+#include <optional>            // chunksize, timeouts
 #include <ranges>              // inputs of map and imap
 #include <type_traits>         // result types, sized inputs
 #include <utility>             // std::move, std::forward
 #include <vector>              // chunks and map results
 
-#include "tandem/detail/os/futex.hpp"         // detail::Deadline, detail::deadline_after, Clock
-#include "tandem/detail/future/future_state.hpp"  // FutureState<T>::value() for moving results out, report_callback_exception
-#include "tandem/detail/future/pull_iterator.hpp"  // the imap range's iterator
-#include "tandem/errors.hpp"               // ValueError, TimeoutError, CancelledError
-#include "tandem/future.hpp"               // Future<T>, what backends return and AsyncResult wraps
-
-namespace tandem::multiprocessing {
-
-/// Python's callback / error_callback arguments of apply_async, map_async and
-/// starmap_async. `callback` receives the result, `error_callback` the
-/// exception; exactly one of them runs, once, when the job ends, before
-/// get() returns, as in Python. They run in the thread that completes the
-/// job (a pool thread for ThreadPool, the pool's result collector for Pool),
-/// or, if the job (the last chunk, for map_async) already ended when the
-/// pool registers them, inside the apply_async/map_async call itself. Keep
-/// them short: they hold up that thread. An exception a callback throws goes
-/// to the callback-exception handler (tandem::set_callback_exception_handler)
-/// and does not change the job's result.
-template <class R>
-struct AsyncCallbacks {
-    /// Called with the result when the job succeeds; may be empty.
-    std::function<void(const R&)> callback;
-    /// Called with the exception when the job fails (CancelledError if the
-    /// pool was terminated first); may be empty.
-    std::function<void(std::exception_ptr)> error_callback;
-};
-/// A job without a result: `callback` takes nothing.
-template <>
-struct AsyncCallbacks<void> {
-    /// Called when the job succeeds; may be empty.
-    std::function<void()> callback;
-    /// Called with the exception when the job fails; may be empty.
-    std::function<void(std::exception_ptr)> error_callback;
-};
-
-/// Python's AsyncResult (ApplyResult, MapResult): the result of
-/// apply_async(), map_async() or starmap_async(). Copies share one result.
-template <class R>
-class AsyncResult {
-public:
-    /// Wraps a future (pools make these; a test can too).
-    explicit AsyncResult(Future<R> future) noexcept : future_(std::move(future)) {}
-
-    /// Waits for the job and returns its result (a reference into the shared
-    /// result, valid while a copy of this AsyncResult lives), or rethrows the
-    /// job's exception. CancelledError if the pool was terminated before the
-    /// job ran.
-    typename tandem::detail::ResultTypes<R>::const_reference get() const { return future_.result(); }
-    /// As get(), but throws TimeoutError (multiprocessing.TimeoutError) if the
-    /// result is not ready within `timeout`.
-    template <class Rep, class Period>
-    typename tandem::detail::ResultTypes<R>::const_reference get(std::chrono::duration<Rep, Period> timeout) const {
-        return future_.result(timeout);
-    }
-    /// Waits until the job ended. Returns true (Python returns None).
-    bool wait() const {
-        future_.state()->wait(std::nullopt);
-        return true;
-    }
-    /// Waits at most `timeout`; returns ready() (Python returns None: test
-    /// ready() there).
-    template <class Rep, class Period>
-    bool wait(std::chrono::duration<Rep, Period> timeout) const {
-        return future_.state()->wait(tandem::detail::deadline_after(timeout));
-    }
-    /// Whether the job has ended.
-    bool ready() const { return future_.done(); }
-    /// Whether the job ended without an exception. Throws ValueError if it has
-    /// not ended yet, as Python does.
-    bool successful() const {
-        if (!ready()) throw ValueError("AsyncResult not ready");
-        return !future_.cancelled() && future_.exception() == nullptr;
-    }
-    /// The underlying future, for tandem::wait() and as_completed() (beyond
-    /// Python: pool results mix with executor futures there).
-    const Future<R>& future() const noexcept { return future_; }
-
-private:
-    Future<R> future_;
-};
-
-/// Python's multiprocessing.pool.ApplyResult and MapResult are AsyncResults.
-template <class R>
-using ApplyResult = AsyncResult<R>;
-template <class R>
-using MapResult = AsyncResult<std::vector<R>>;
-
-}  // namespace tandem::multiprocessing
+#include "tandem/detail/future/future_state.hpp"     // FutureState<T>::value() for moving results out
+#include "tandem/detail/pool_api/imap_feed.hpp"      // IMapFeed: what imap() starts
+#include "tandem/detail/pool_api/pool_core.hpp"      // PoolCore, track, run_user_callback
+#include "tandem/errors.hpp"                         // ValueError, CancelledError
+#include "tandem/future.hpp"                         // Future<T>, what backends return
+#include "tandem/multiprocessing/async_result.hpp"   // AsyncResult, AsyncCallbacks: what apply_async() gives
+#include "tandem/multiprocessing/imap_iterator.hpp"  // IMapIterator: what imap() gives
 
 namespace tandem::detail {
 
 using multiprocessing::AsyncCallbacks;
 using multiprocessing::AsyncResult;
-
-/// Used by join(): an imap whose input is not all read yet.
-class Drainable {
-public:
-    /// Reads and submits the rest of the input.
-    virtual void drain() noexcept = 0;
-
-protected:
-    ~Drainable() = default;
-};
-
-/// What the pool and everything it hands out share: its state, the number
-/// of tasks not yet ended, and the imaps still reading input.
-struct PoolCore {
-    enum class State { run, close, terminate };
-
-    std::mutex mutex;
-    std::condition_variable idle;  // outstanding reached 0
-    State state = State::run;
-    std::size_t outstanding = 0;
-    std::vector<std::weak_ptr<Drainable>> feeds;
-
-    bool terminated() {
-        std::lock_guard lock(mutex);
-        return state == State::terminate;
-    }
-};
-
-/// Counts `future` as outstanding until it ends (or is cancelled).
-template <class T>
-void track(const std::shared_ptr<PoolCore>& core, Future<T>& future) {
-    {
-        std::lock_guard lock(core->mutex);
-        ++core->outstanding;
-    }
-    future.add_done_callback([core] {
-        std::lock_guard lock(core->mutex);
-        if (--core->outstanding == 0) core->idle.notify_all();
-    });
-}
-
-/// Runs a user callback, sending what it throws to the callback-exception
-/// handler: a callback must not change the job's result nor kill the thread
-/// that completes jobs.
-template <class Callback, class... Args>
-void run_user_callback(const Callback& callback, Args&&... args) noexcept {
-    if (!callback) return;
-    try {
-        callback(std::forward<Args>(args)...);
-    } catch (...) {
-        report_callback_exception(std::current_exception());
-    }
-}
+using multiprocessing::IMapIterator;
 
 /// Completes `outer` from the finished `inner`, running the matching user
 /// callback first (Python sets the result after calling the callback, so
 /// that get() returning means the callback has run). Moves the value out of
 /// `inner`: the pool holds the only reference to it.
 template <class R>
-void deliver(const Future<R>& inner, Future<R>& outer, const AsyncCallbacks<R>& callbacks) noexcept {
+void complete_job(const Future<R>& inner, Future<R>& outer, const AsyncCallbacks<R>& callbacks) noexcept {
     std::exception_ptr error;
     if (inner.cancelled()) {
         error = std::make_exception_ptr(CancelledError("the pool was terminated before the job ran"));
@@ -286,302 +147,6 @@ struct MapJob {
     }
 };
 
-/// The shared part of an IMapIterator: the input, the chunks in flight and,
-/// for imap_unordered, the chunks that finished and were not yet taken.
-template <class R>
-class IMapFeed final : public Drainable {
-public:
-    /// Reads up to one chunk and submits it; nullopt when the input is done.
-    using SubmitNext = std::function<std::optional<Future<std::vector<R>>>()>;
-
-    IMapFeed(std::shared_ptr<PoolCore> core, SubmitNext submit_next, bool ordered, std::size_t window)
-        : core_(std::move(core)), submit_next_(std::move(submit_next)), ordered_(ordered), window_(window) {}
-
-    IMapFeed(const IMapFeed&) = delete;
-    IMapFeed& operator=(const IMapFeed&) = delete;
-
-    ~IMapFeed() {
-        // Chunks no one will read: those not started are cancelled. Their
-        // callbacks touch only the core, which outlives this, and a weak
-        // pointer to this feed, already expired.
-        for (auto& chunk : in_flight_) chunk.cancel();
-    }
-
-    /// Fills the window with the first chunks (at imap()).
-    void start(const std::shared_ptr<IMapFeed>& self) {
-        self_ = self;
-        std::lock_guard lock(input_mutex_);
-        fill_locked(window_);
-    }
-
-    void drain() noexcept override {
-        std::lock_guard lock(input_mutex_);
-        fill_locked(static_cast<std::size_t>(-1));
-    }
-
-    /// The consumer is gone: the input is never read again (it may be gone
-    /// too, even while a done-callback still holds this feed) and the chunks
-    /// not started are cancelled.
-    void abandon() noexcept {
-        std::vector<Future<std::vector<R>>> unread;
-        {
-            std::lock_guard lock(input_mutex_);
-            input_done_.store(true, std::memory_order_release);
-            submit_next_ = nullptr;
-            std::lock_guard completion_lock(completion_mutex_);
-            unread.assign(in_flight_.begin(), in_flight_.end());
-        }
-        // Outside the locks: cancel() runs done-callbacks, which take them.
-        for (auto& chunk : unread) chunk.cancel();
-    }
-
-    /// The next result: nullopt at the end, TimeoutError past `deadline`.
-    std::optional<R> next(Deadline deadline) {
-        if (position_ == current_.size() && !load_next_chunk(deadline)) return std::nullopt;
-        return std::optional<R>(std::move(current_[position_++]));
-    }
-
-    /// The results left of the current chunk, or the next chunk's, at once
-    /// (map() collects whole chunks instead of one result at a time);
-    /// nullopt at the end. Throws as next() does.
-    std::optional<std::vector<R>> next_batch(Deadline deadline) {
-        if (position_ == current_.size() && !load_next_chunk(deadline)) return std::nullopt;
-        std::vector<R> batch;
-        if (position_ == 0) {
-            batch = std::move(current_);
-        } else {
-            batch.assign(std::make_move_iterator(current_.begin() + static_cast<std::ptrdiff_t>(position_)),
-                         std::make_move_iterator(current_.end()));
-        }
-        current_.clear();
-        position_ = 0;
-        return batch;
-    }
-
-private:
-    static Future<std::vector<R>> no_chunk() { return Future<std::vector<R>>(StatePtr<FutureState<std::vector<R>>>()); }
-
-    // Makes the next non-empty chunk current; false at the end.
-    bool load_next_chunk(Deadline deadline) {
-        while (position_ == current_.size()) {
-            Future<std::vector<R>> chunk = ordered_ ? take_in_order(deadline) : take_completed(deadline);
-            if (!chunk.valid()) return false;
-            if (chunk.cancelled()) throw CancelledError("the pool was terminated before the task ran");
-            if (auto error = chunk.state()->stored_exception()) std::rethrow_exception(error);
-            current_ = std::move(static_cast<FutureState<std::vector<R>>&>(*chunk.state()).value());
-            position_ = 0;
-        }
-        return true;
-    }
-
-    // Submits chunks while fewer than `limit` are unread; input_mutex_ held.
-    // What goes wrong (the input's iterator throws, the pool was terminated
-    // or broke) ends the input and is kept for the consumer, who meets it
-    // after the chunks already submitted: at its place, as Python delivers
-    // an exception raised by the input iterable.
-    void fill_locked(std::size_t limit) noexcept {
-        try {
-            while (!input_done_ && unread_count() < limit) {
-                if (core_->terminated()) throw CancelledError("the pool was terminated");
-                std::optional<Future<std::vector<R>>> chunk = submit_next_();
-                if (!chunk) {
-                    mark_input_done();
-                    return;
-                }
-                track(core_, *chunk);
-                {
-                    std::lock_guard lock(completion_mutex_);
-                    in_flight_.push_back(*chunk);
-                }
-                if (!ordered_) {
-                    chunk->add_done_callback([weak = self_](const Future<std::vector<R>>& done) {
-                        if (auto self = weak.lock()) self->completed(done);
-                    });
-                }
-            }
-        } catch (...) {
-            input_error_ = std::current_exception();
-            mark_input_done();
-        }
-    }
-
-    void mark_input_done() noexcept {
-        input_done_.store(true, std::memory_order_release);
-        std::lock_guard lock(completion_mutex_);
-        completion_.notify_all();  // an imap_unordered consumer may wait for the end
-    }
-
-    // Chunks submitted and not yet taken by the consumer.
-    std::size_t unread_count() {
-        std::lock_guard lock(completion_mutex_);
-        return in_flight_.size() + finished_.size();
-    }
-
-    // imap_unordered: a chunk ended; it moves to the finished list.
-    void completed(const Future<std::vector<R>>& done) {
-        std::lock_guard lock(completion_mutex_);
-        for (auto it = in_flight_.begin(); it != in_flight_.end(); ++it) {
-            if (it->state() == done.state()) {
-                in_flight_.erase(it);
-                finished_.push_back(done);
-                completion_.notify_all();
-                return;
-            }
-        }
-    }
-
-    // imap: the oldest chunk, once it ended; no_chunk() at the end.
-    Future<std::vector<R>> take_in_order(Deadline deadline) {
-        Future<std::vector<R>> front;
-        {
-            std::lock_guard input_lock(input_mutex_);
-            std::lock_guard lock(completion_mutex_);
-            if (in_flight_.empty()) {
-                if (input_error_) std::rethrow_exception(std::exchange(input_error_, nullptr));
-                return no_chunk();
-            }
-            front = in_flight_.front();
-        }
-        // Waiting without locks: join() may be submitting the rest meanwhile.
-        // Left in place on a timeout, so that next() can be called again.
-        if (!front.state()->wait(deadline)) throw TimeoutError();
-        std::lock_guard input_lock(input_mutex_);
-        {
-            std::lock_guard lock(completion_mutex_);
-            in_flight_.pop_front();
-        }
-        fill_locked(window_);
-        return front;
-    }
-
-    // imap_unordered: any chunk that ended; no_chunk() at the end.
-    Future<std::vector<R>> take_completed(Deadline deadline) {
-        Future<std::vector<R>> chunk = no_chunk();
-        {
-            std::unique_lock lock(completion_mutex_);
-            const auto ready = [this] {
-                return !finished_.empty() || (in_flight_.empty() && input_done_.load(std::memory_order_acquire));
-            };
-            if (deadline) {
-                if (!completion_.wait_until(lock, *deadline, ready)) throw TimeoutError();
-            } else {
-                completion_.wait(lock, ready);
-            }
-            if (!finished_.empty()) {
-                chunk = std::move(finished_.front());
-                finished_.pop_front();
-            }
-        }
-        std::lock_guard input_lock(input_mutex_);
-        if (!chunk.valid()) {
-            if (input_error_) std::rethrow_exception(std::exchange(input_error_, nullptr));
-            return chunk;
-        }
-        fill_locked(window_);
-        return chunk;
-    }
-
-    std::shared_ptr<PoolCore> core_;
-    std::weak_ptr<IMapFeed> self_;
-
-    std::mutex input_mutex_;  // guards submit_next_ (the input), input_error_; writes of input_done_
-    SubmitNext submit_next_;
-    std::atomic<bool> input_done_{false};  // also read by the unordered consumer's wait
-    std::exception_ptr input_error_;
-
-    std::mutex completion_mutex_;  // guards in_flight_, finished_
-    std::condition_variable completion_;
-    std::deque<Future<std::vector<R>>> in_flight_;  // imap: not yet taken; imap_unordered: not yet ended
-    std::deque<Future<std::vector<R>>> finished_;   // imap_unordered: ended, not yet taken
-
-    const bool ordered_;
-    const std::size_t window_;
-
-    // The consumer's own: the chunk being handed out.
-    std::vector<R> current_;
-    std::size_t position_ = 0;
-};
-
-}  // namespace tandem::detail
-
-namespace tandem::multiprocessing {
-
-/// Python's IMapIterator / IMapUnorderedIterator: the lazy results of
-/// imap() (input order) or imap_unordered() (completion order). An input
-/// range (for-range works) and Python's next(timeout). One consumer at a
-/// time; movable, not copyable. Destroying it before the end stops reading
-/// the input and cancels the chunks not yet started. It may outlive its
-/// pool: joining the pool (or destroying it, which joins) reads and submits
-/// the rest of the input first, so every result stays readable. An input
-/// passed as an lvalue must live until then.
-template <class R>
-class IMapIterator {
-public:
-    /// Wraps the feed a pool's imap() made.
-    explicit IMapIterator(std::shared_ptr<tandem::detail::IMapFeed<R>> feed) noexcept : feed_(std::move(feed)) {}
-    IMapIterator(const IMapIterator&) = delete;
-    IMapIterator& operator=(const IMapIterator&) = delete;
-    /// Movable; the moved-from iterator is empty and may only be destroyed.
-    IMapIterator(IMapIterator&&) noexcept = default;
-    IMapIterator& operator=(IMapIterator&& other) noexcept {
-        if (this != &other) {
-            if (feed_) feed_->abandon();
-            feed_ = std::move(other.feed_);
-            current_ = std::move(other.current_);
-        }
-        return *this;
-    }
-    /// Stops reading the input and cancels the chunks not yet started
-    /// (those running finish; join() waits for them).
-    ~IMapIterator() {
-        if (feed_) feed_->abandon();
-    }
-
-    /// The next result, or nullopt when there are no more (Python raises
-    /// StopIteration). Rethrows the exception of a failed call at its place
-    /// (for a chunk, every input of that chunk is lost, as in Python); the
-    /// iterator stays usable after that. CancelledError after terminate().
-    std::optional<R> next() { return feed_->next(std::nullopt); }
-    /// The results of a whole chunk (what is left of it) at once; nullopt
-    /// at the end. Throws as next() does.
-    std::optional<std::vector<R>> next_batch() { return feed_->next_batch(std::nullopt); }
-    /// As next(), but throws TimeoutError if no result comes within
-    /// `timeout`; nothing is lost, so next() may be called again.
-    template <class Rep, class Period>
-    std::optional<R> next(std::chrono::duration<Rep, Period> timeout) {
-        return feed_->next(tandem::detail::deadline_after(timeout));
-    }
-
-    /// The range's iterator: each ++ calls next(); equal to end() once
-    /// next() returned nullopt.
-    using iterator = tandem::detail::PullIterator<IMapIterator, R>;
-
-    /// Waits for the first result (rethrowing as next() does).
-    iterator begin() { return iterator::first(this); }
-    /// The end of the results.
-    std::default_sentinel_t end() const noexcept { return {}; }
-
-private:
-    friend iterator;
-    bool advance() {
-        current_ = next();
-        return current_.has_value();
-    }
-
-    std::shared_ptr<tandem::detail::IMapFeed<R>> feed_;
-    std::optional<R> current_;  // what the range's iterator points at
-};
-
-/// Python's IMapUnorderedIterator: the same type, fed in completion order.
-template <class R>
-using IMapUnorderedIterator = IMapIterator<R>;
-
-}  // namespace tandem::multiprocessing
-
-namespace tandem::detail {
-
-using multiprocessing::IMapIterator;
-
 /// What map (Star false) or starmap (Star true) gives for one input; a
 /// trait, so that only the one asked for is formed.
 template <class Backend, bool Star, class Fn, class Input>
@@ -638,7 +203,7 @@ public:
         Future<R> outer;
         track(core_, outer);
         inner.add_done_callback([outer, callbacks = std::move(callbacks)](const Future<R>& done) mutable {
-            deliver(done, outer, callbacks);
+            complete_job(done, outer, callbacks);
         });
         return AsyncResult<R>(std::move(outer));
     }
@@ -896,4 +461,3 @@ private:
 };
 
 }  // namespace tandem::detail
-
