@@ -11,6 +11,7 @@
 #include <thread>     // the parties
 #include <vector>     // per-round records
 
+#include "support/gate.hpp"   // eventually
 #include "tandem/errors.hpp"  // BrokenBarrierError, ValueError
 
 using namespace std::chrono_literals;
@@ -30,15 +31,7 @@ void in_threads(int count, Body body) {
     for (auto& thread : threads) thread.join();
 }
 
-template <class Done>
-bool eventually(Done done) {
-    const auto deadline = Clock::now() + 10s;
-    while (!done()) {
-        if (Clock::now() > deadline) return false;
-        std::this_thread::yield();
-    }
-    return true;
-}
+using tandem_test::eventually;
 
 // Starts `count` threads that each call barrier.wait(10s) and count the
 // BrokenBarrierErrors they get; returns once all of them are waiting.

@@ -11,6 +11,7 @@
 #include <thread>   // helper threads
 #include <vector>   // groups of threads
 
+#include "support/gate.hpp"   // eventually
 #include "tandem/errors.hpp"  // RuntimeError, ValueError
 
 using namespace std::chrono_literals;
@@ -39,16 +40,7 @@ std::string runtime_error_of(Body body) {
     return "no RuntimeError";
 }
 
-// Waits until `done()` holds, for at most 10 seconds.
-template <class Done>
-bool eventually(Done done) {
-    const auto deadline = Clock::now() + 10s;
-    while (!done()) {
-        if (Clock::now() > deadline) return false;
-        std::this_thread::yield();
-    }
-    return true;
-}
+using tandem_test::eventually;
 
 }  // namespace
 

@@ -6,6 +6,7 @@
 // killed in the middle of an item breaks the queue loudly instead of hanging it.
 #include "tandem/multiprocessing/queues.hpp"
 
+#include "support/gate.hpp"                   // eventually
 #include "tandem/detail/wire/fd_passing.hpp"  // send_with_fds / receive_with_fds, for the handoff test
 #include "tandem/detail/wire/frame.hpp"       // crc32c, to forge a header
 #include "tandem/errors.hpp"             // Empty, Full, ValueError, FrameError, RuntimeError
@@ -54,16 +55,7 @@ struct Unencodable {  // its serialize() fails, as an unpicklable object in Pyth
     }
 };
 
-// Polls `condition` (yielding) until it holds or `limit` passes.
-template <class Condition>
-bool eventually(Condition condition, std::chrono::milliseconds limit = long_wait) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::yield();
-    }
-    return true;
-}
+using tandem_test::eventually;
 
 // True while the single-threaded process `pid` sleeps in read().
 bool blocked_in_read(pid_t pid) {

@@ -4,6 +4,7 @@
 // and lock_tests), plus what Python lacks: a holder that dies does not deadlock.
 #include "tandem/multiprocessing/synchronize.hpp"
 
+#include "support/gate.hpp"                         // eventually
 #include "tandem/errors.hpp"                        // ValueError, RuntimeError, BrokenBarrierError
 #include "tandem/multiprocessing/sharedctypes.hpp"  // RawValue, RawArray: shared counters for the children
 
@@ -62,16 +63,7 @@ private:
     int ends_[2] = {-1, -1};
 };
 
-// Polls `condition` until it holds or `limit` passes.
-template <class Condition>
-bool eventually(Condition condition, std::chrono::milliseconds limit = 10s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
-}
+using tandem_test::eventually;
 
 // True while the single-threaded process `pid` sleeps in a futex wait, i.e.
 // it has reached the blocking call under test (read from /proc/PID/syscall).

@@ -13,6 +13,7 @@
 #include <thread>     // helper threads
 #include <vector>     // groups of threads
 
+#include "support/gate.hpp"   // eventually
 #include "tandem/errors.hpp"  // ValueError
 
 using namespace std::chrono_literals;
@@ -32,15 +33,7 @@ std::string value_error_of(Body body) {
     return "no ValueError";
 }
 
-template <class Done>
-bool eventually(Done done) {
-    const auto deadline = Clock::now() + 10s;
-    while (!done()) {
-        if (Clock::now() > deadline) return false;
-        std::this_thread::yield();
-    }
-    return true;
-}
+using tandem_test::eventually;
 
 // Takes permits without waiting until none is left; returns how many it took.
 int drain(Semaphore& semaphore) {

@@ -6,6 +6,7 @@
 // SIGKILL.
 #include "tandem/multiprocessing/shared_memory.hpp"
 
+#include "support/gate.hpp"                    // eventually
 #include "tandem/detail/os/shared_region.hpp"  // detail::SharedRegion
 #include "tandem/errors.hpp"                // ValueError
 
@@ -42,16 +43,7 @@ using tandem_test::join_child;
 
 constexpr auto long_wait = 10s;  // for waits that should succeed: a bug fails instead of hanging
 
-// Polls `condition` until it holds or `limit` passes.
-template <class Condition>
-bool eventually(Condition condition, std::chrono::milliseconds limit = long_wait) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
-}
+using tandem_test::eventually;
 
 bool exists_in_dev_shm(const std::string& name) {
     struct stat info {};

@@ -39,13 +39,22 @@ private:
     std::once_flag opened_;
 };
 
-/// Waits (bounded) until `condition` holds; yields between checks, never sleeps.
+/// Waits (bounded) until `condition` holds: yields between the first checks,
+/// then polls every millisecond (a condition read from /proc, or one that
+/// another process makes true, must not starve that process of a core).
+/// Never a sleep in place of synchronisation: the wait ends as soon as the
+/// condition holds, and `limit` only bounds a bug.
 template <class Condition>
-bool eventually(Condition condition, std::chrono::seconds limit = std::chrono::seconds(10)) {
+bool eventually(Condition condition, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    constexpr int kYieldingChecks = 1000;
     const auto give_up = std::chrono::steady_clock::now() + limit;
-    while (!condition()) {
+    for (int check = 0; !condition(); ++check) {
         if (std::chrono::steady_clock::now() > give_up) return false;
-        std::this_thread::yield();
+        if (check < kYieldingChecks) {
+            std::this_thread::yield();
+        } else {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
     }
     return true;
 }
