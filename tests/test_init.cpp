@@ -21,7 +21,7 @@
 #include <vector>      // arguments
 
 #include "support/child_process.hpp"          // fork_child, join_child, run_program
-#include "tandem/detail/launch/launcher.hpp"  // launching_parent_problem, kRefusedWorkerStatus
+#include "tandem/detail/launch/parent_check.hpp"  // launching_parent_problem, kRefusedWorkerStatus
 #include "tandem/detail/os/unique_fd.hpp"     // UniqueFd
 
 namespace {

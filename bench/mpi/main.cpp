@@ -1,6 +1,6 @@
 // bench_mpi — mpi::PoolExecutor side by side with a raw MPI ping-pong (the
 // floor any executor over MPI stands on) and with the local
-// ProcessPoolExecutor on the same cores, in one run (issue 14):
+// ProcessPoolExecutor on the same cores, in one run:
 //
 //   (a) submit -> result round trip, median of 2000 sequential trips, vs a
 //       raw MPI_Send/MPI_Recv ping-pong of the same sizes (an encoded call

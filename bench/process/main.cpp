@@ -1,7 +1,6 @@
 // bench_process — tandem's process half side by side with Python's
 // multiprocessing (bench/process/python_multiprocessing.py, run in the same
-// invocation) and with the raw OS floors (os_floor.hpp), on the workloads of
-// issue 3:
+// invocation) and with the raw OS floors (os_floor.hpp), on these workloads:
 //
 //   start + join of a process that does nothing, per start method
 //   Pipe round trip (send an int, the child sends it back), median

@@ -96,7 +96,6 @@ private:
     /// The call's bytes, with its descriptors duplicated: the objects they
     /// belong to may be gone by the time a worker starts.
     static std::shared_ptr<const Encoded> keep(const detail::HandoffWriter& call);
-    static detail::UniqueFd duplicate_fd(int fd);
 
     std::function<void()> local_;
     std::shared_ptr<const Encoded> remote_;

@@ -1,8 +1,8 @@
 // tandem/process_pool_executor.hpp — concurrent.futures.ProcessPoolExecutor.
 //
 // Runs ordinary C++ functions in a pool of worker processes and returns a
-// Future for each call: the lecture's tool for CPU-bound work that must not
-// share memory by accident, or must survive a crash. The Future is the same
+// Future for each call: the tool for CPU-bound work that must not share
+// memory by accident, or must survive a crash. The Future is the same
 // tandem::Future the thread pool returns, so wait() and as_completed() mix
 // futures of both executors.
 //

@@ -1,7 +1,7 @@
 // tandem/thread_pool_executor.hpp — concurrent.futures.ThreadPoolExecutor.
 //
-// Runs callables on a pool of threads and returns a Future for each. It is the
-// lecture's tool for I/O-bound work (network, files, waiting); without a GIL it
+// Runs callables on a pool of threads and returns a Future for each. In Python
+// it is the tool for I/O-bound work (network, files, waiting); without a GIL it
 // also runs CPU-bound C++ in parallel.
 //
 //     tandem::ThreadPoolExecutor pool({.max_workers = 8, .thread_name_prefix = "io",

@@ -1,12 +1,11 @@
 // The fork start method, and the forking every start method shares: the
-// long-lived launcher thread, PR_SET_PDEATHSIG, pidfds, exit codes (see
-// detail/launch/launcher.hpp).
+// long-lived launcher thread, PR_SET_PDEATHSIG, the child's signal state (see
+// detail/launch/fork.hpp and launcher.hpp).
 #include <dirent.h>      // opendir on /proc/self/task
 #include <pthread.h>     // pthread_atfork, pthread_getattr_np
 #include <signal.h>      // kill, sigaction, sigprocmask
-#include <sys/syscall.h> // SYS_pidfd_open, SYS_pidfd_send_signal
 #include <sys/prctl.h>   // PR_SET_PDEATHSIG
-#include <sys/wait.h>    // CLD_EXITED, waitpid
+#include <sys/wait.h>    // waitpid
 #include <unistd.h>      // fork, getpid, getppid, gettid, _exit
 
 #include <atomic>              // the launcher pointer
@@ -18,11 +17,12 @@
 #include <csignal>             // SIGKILL
 #include <exception>           // std::current_exception
 #include <mutex>               // the launcher's lock
-#include <system_error>        // std::system_error
 #include <thread>              // the launcher thread
 
-#include "tandem/detail/launch/launcher.hpp"                 // the declarations
-#include "tandem/multiprocessing/context.hpp"         // StartMethod
+#include "tandem/detail/launch/fork.hpp"         // fork_process, die_with_parent, reset_signal_state
+#include "tandem/detail/launch/launcher.hpp"     // launch_fork, ProcessTarget, ChildSetup
+#include "tandem/detail/os/pidfd.hpp"            // open_pidfd
+#include "tandem/detail/os/system_error.hpp"     // throw_errno
 
 // LeakSanitizer's interface, present only in sanitizer builds (weak: null
 // otherwise). See Launcher::fork for why a forked child uses it.
@@ -31,17 +31,13 @@ extern "C" void __lsan_register_root_region(const void* begin, std::size_t size)
 namespace tandem::detail {
 namespace {
 
-[[noreturn]] void throw_errno(const char* what, int error) {
-    throw std::system_error(error, std::generic_category(), what);
-}
-
 pid_t fork_here(void (*child_body)(void*), void* context) {
     const pid_t pid = ::fork();
     if (pid == 0) {
         child_body(context);
         ::_exit(127);
     }
-    if (pid < 0) throw_errno("fork", errno);
+    if (pid < 0) throw_errno(errno, "fork");
     return pid;
 }
 
@@ -79,7 +75,7 @@ public:
         pending_ = true;
         wake_.notify_all();
         wake_.wait(lock, [this] { return done_; });
-        if (result_ < 0) throw_errno("fork", error_);
+        if (result_ < 0) throw_errno(error_, "fork");
         return result_;
     }
 
@@ -195,22 +191,6 @@ std::size_t user_thread_count() {
     ::closedir(tasks);
     if (launcher.load(std::memory_order_acquire) != nullptr && count > 1) --count;
     return count == 0 ? 1 : count;
-}
-
-int pidfd_open(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0u)); }
-
-int pidfd_send_signal(int pidfd, int signal_number) noexcept {
-    return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signal_number, nullptr, 0u));
-}
-
-UniqueFd open_pidfd(pid_t pid) {
-    const int fd = pidfd_open(pid);  // always close-on-exec
-    if (fd < 0) throw_errno("pidfd_open", errno);
-    return UniqueFd(fd);
-}
-
-int exit_code_from(const siginfo_t& info) noexcept {
-    return info.si_code == CLD_EXITED ? info.si_status : -info.si_status;
 }
 
 void die_with_parent(pid_t expected_parent) noexcept {

@@ -34,10 +34,14 @@
 #include <utility>             // std::pair of socket ends
 #include <vector>              // children, descriptors
 
+#include "tandem/detail/launch/fork.hpp"       // die_with_parent, reset_signal_state
+#include "tandem/detail/launch/launcher.hpp"   // ProcessTarget, ChildSetup, LaunchedChild, ...
+#include "tandem/detail/launch/reexec.hpp"     // run_forkserver, exec_worker
+#include "tandem/detail/os/pidfd.hpp"          // pidfd_open, open_pidfd, exit_code_from
+#include "tandem/detail/os/system_error.hpp"   // throw_errno
 #include "tandem/detail/wire/encoding.hpp"     // encode / decode
 #include "tandem/detail/wire/fd_passing.hpp"   // send_with_fds, receive_with_fds
 #include "tandem/detail/wire/function_id.hpp"  // build_id, check_same_build
-#include "tandem/detail/launch/launcher.hpp"     // the declarations
 #include "tandem/errors.hpp"              // ProcessError, EOFError
 
 namespace tandem::detail {
@@ -46,8 +50,6 @@ namespace {
 constexpr auto kWaitPidfd = static_cast<idtype_t>(3);  // P_PIDFD, unnamed in glibc 2.36
 
 using StartReply = std::tuple<std::int32_t, std::string>;  // pid, error
-
-[[noreturn]] void throw_errno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
 
 std::pair<UniqueFd, UniqueFd> socket_pair() {
     int pair[2];
@@ -170,7 +172,7 @@ struct ServedJob {
         for (int target = 0; target < 3; ++target) {
             if ((standard & (1u << target)) == 0) continue;
             const UniqueFd fd = in.take_fd();
-            if (::dup2(fd.get(), target) != target) throw std::system_error(errno, std::generic_category(), "dup2");
+            if (::dup2(fd.get(), target) != target) throw_errno("dup2");
         }
         setup = decode<ChildSetup>(in.read_bytes());
         become_child(setup);

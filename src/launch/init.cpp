@@ -13,7 +13,8 @@
 #include <string>   // the variable's value
 #include <vector>   // the recorded arguments
 
-#include "tandem/detail/launch/launcher.hpp"  // kWorkerVariable, check_launching_parent, run_spawned_child, ...
+#include "tandem/detail/launch/parent_check.hpp"  // check_launching_parent
+#include "tandem/detail/launch/reexec.hpp"    // kWorkerVariable, program_arguments, require_init, ...
 #include "tandem/errors.hpp"                  // ProcessError
 
 namespace tandem {

@@ -10,6 +10,8 @@
 // parent, just before they execute the worker. A program started by a script
 // with the variable set therefore refuses to act on anything it is sent.
 #include <sys/socket.h>  // getsockopt, SO_PEERCRED, ucred
+#include "tandem/detail/launch/parent_check.hpp"  // launching_parent_problem, check_launching_parent, kRefusedWorkerStatus, ...
+#include "tandem/detail/launch/reexec.hpp"  // kWorkerVariable
 #include <sys/stat.h>    // stat of the executables
 #include <unistd.h>      // getppid, geteuid, _exit
 
@@ -18,7 +20,6 @@
 #include <cstring>  // std::strerror
 #include <string>   // the problem, in words
 
-#include "tandem/detail/launch/launcher.hpp"  // the declarations
 
 namespace tandem::detail {
 

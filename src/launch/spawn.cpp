@@ -14,10 +14,14 @@
 #include <tuple>         // the start reply
 #include <vector>        // argv and envp
 
+#include "tandem/detail/launch/fork.hpp"       // fork_process, die_with_parent, reset_signal_state
+#include "tandem/detail/launch/launcher.hpp"   // ProcessTarget, ChildSetup, LaunchedChild, ...
+#include "tandem/detail/launch/reexec.hpp"     // program_arguments, run_spawned_child, worker_environment, ...
+#include "tandem/detail/os/pidfd.hpp"          // pidfd_send_signal, open_pidfd, exit_code_from
+#include "tandem/detail/os/system_error.hpp"   // throw_errno
 #include "tandem/detail/wire/encoding.hpp"     // encode / decode of the setup
 #include "tandem/detail/wire/fd_passing.hpp"   // send_with_fds, receive_with_fds
 #include "tandem/detail/wire/function_id.hpp"  // build_id, check_same_build
-#include "tandem/detail/launch/launcher.hpp"     // the declarations
 #include "tandem/errors.hpp"              // ProcessError
 
 namespace tandem::detail {
@@ -94,7 +98,7 @@ LaunchedChild launch_spawn(const ProcessTarget& target, const ChildSetup& setup)
 
     int pair[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
-        throw std::system_error(errno, std::generic_category(), "socketpair");
+        throw_errno("socketpair");
     }
     UniqueFd ours(pair[0]);
     UniqueFd theirs(pair[1]);

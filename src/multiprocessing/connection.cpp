@@ -16,9 +16,9 @@
 #include <array>         // the header buffer
 #include <cerrno>        // EMSGSIZE
 #include <string>        // failure messages
-#include <system_error>  // std::system_error
 
 #include "tandem/detail/os/fd_io.hpp"  // read_some, write_all, poll_until
+#include "tandem/detail/os/system_error.hpp"  // throw_errno
 #include "tandem/errors.hpp"        // ValueError, EOFError, FrameError, BufferTooShort
 
 namespace tandem::multiprocessing {
@@ -27,7 +27,7 @@ namespace {
 
 // A payload buffer starts at this size and doubles as bytes arrive, so that a
 // header claiming a large payload costs memory only once the bytes are there.
-constexpr std::size_t first_payload_chunk = std::size_t{1} << 20;
+constexpr std::size_t kFirstPayloadChunk = std::size_t{1} << 20;
 
 std::string describe_truncation(std::size_t got, std::size_t total, const char* part) {
     return "truncated frame: the peer closed after " + std::to_string(got) + " of the " + std::to_string(total) +
@@ -141,7 +141,7 @@ std::vector<std::byte> Connection::receive_payload(std::optional<std::size_t> ma
         // reading it, so, as Python, this end stops receiving.
         readable_ = false;
         if (!writable_) close();
-        throw std::system_error(EMSGSIZE, std::generic_category(), "bad message length");
+        detail::throw_errno(EMSGSIZE, "bad message length");
     }
     std::vector<std::byte> payload = receive_growing(size);
     check_payload(payload);
@@ -149,7 +149,7 @@ std::vector<std::byte> Connection::receive_payload(std::optional<std::size_t> ma
 }
 
 std::vector<std::byte> Connection::receive_growing(std::size_t size) {
-    std::vector<std::byte> payload(std::min(size, first_payload_chunk));
+    std::vector<std::byte> payload(std::min(size, kFirstPayloadChunk));
     std::size_t got = 0;
     while (got < size) {
         if (got == payload.size()) payload.resize(std::min(size, payload.size() * 2));
@@ -195,10 +195,10 @@ std::pair<Connection, Connection> Pipe(bool duplex) {
     int fds[2] = {-1, -1};
     if (duplex) {
         if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-            throw std::system_error(errno, std::generic_category(), "Pipe: socketpair");
+            detail::throw_errno("Pipe: socketpair");
         }
     } else if (::pipe2(fds, O_CLOEXEC) != 0) {
-        throw std::system_error(errno, std::generic_category(), "Pipe: pipe2");
+        detail::throw_errno("Pipe: pipe2");
     }
     // Owned here until each Connection has taken its descriptor.
     detail::UniqueFd first(fds[0]);

@@ -15,10 +15,13 @@
 #include <cstdio>         // stderr, std::fflush
 #include <iostream>       // std::cout / std::cerr flushed before _exit
 #include <mutex>          // the state and table locks
-#include <system_error>   // std::system_error
 #include <typeinfo>       // typeid of a thrown exception
 
+#include "tandem/detail/launch/launcher.hpp"  // ProcessTarget, ChildSetup, LaunchedChild, ...
+#include "tandem/detail/launch/reexec.hpp"  // require_init
 #include "tandem/detail/os/cpu_count.hpp"   // detail::process_cpu_count
+#include "tandem/detail/os/pidfd.hpp"       // pidfd_open, pidfd_send_signal, exit_code_from
+#include "tandem/detail/os/system_error.hpp"  // throw_errno
 #include "tandem/detail/wire/encoding.hpp"    // detail::decode, demangle
 #include "tandem/detail/wire/fd_passing.hpp"  // receive_with_fds for forkserver exit codes
 #include "tandem/serialization.hpp"      // decode_exception
@@ -32,8 +35,6 @@ namespace {
 
 // waitid() on a pidfd (Linux 5.4); glibc 2.36's idtype_t does not name it yet.
 constexpr auto kWaitPidfd = static_cast<idtype_t>(3);
-
-[[noreturn]] void throw_errno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
 
 // Waits until `fd` is readable or `deadline` passes; false on timeout.
 bool wait_readable(int fd, Deadline deadline) {
@@ -50,7 +51,7 @@ bool wait_readable(int fd, Deadline deadline) {
             if (!deadline || Clock::now() >= *deadline) return false;
             continue;
         }
-        if (errno != EINTR) throw_errno("poll");
+        if (errno != EINTR) detail::throw_errno("poll");
     }
 }
 
@@ -139,7 +140,7 @@ bool ProcessState::reap_locked() {
                 throw ProcessError("process " + name + " (pid " + std::to_string(pid) +
                                    ") was reaped by someone else, its exit code is lost (is SIGCHLD ignored?)");
             }
-            throw_errno("waitid");
+            detail::throw_errno("waitid");
         }
         if (info.si_pid == 0) return false;
         exitcode = exit_code_from(info);
@@ -177,7 +178,7 @@ struct ParentHandle {
             } else if (errno == ESRCH) {
                 gone = true;
             } else {
-                throw_errno("pidfd_open");
+                detail::throw_errno("pidfd_open");
             }
         }
         return pidfd.get();
@@ -247,6 +248,9 @@ void exit_child(int code) noexcept {
     ::_exit(code);
 }
 
+namespace {
+
+// Starts a child with `method` (never the "default": resolved before).
 LaunchedChild launch(StartMethod method, ProcessTarget& target, const ChildSetup& setup) {
     switch (method) {
         case StartMethod::fork:
@@ -263,6 +267,8 @@ LaunchedChild launch(StartMethod method, ProcessTarget& target, const ChildSetup
     }
     throw ValueError("unknown start method");
 }
+
+}  // namespace
 
 }  // namespace tandem::detail
 
@@ -532,7 +538,7 @@ bool ParentProcess::join_until(detail::Deadline deadline) const {
 
 int ParentProcess::sentinel() const {
     const int fd = handle_->fd();
-    if (fd < 0) throw std::system_error(ESRCH, std::generic_category(), "pidfd_open: the parent has ended");
+    if (fd < 0) detail::throw_errno(ESRCH, "pidfd_open: the parent has ended");
     return fd;
 }
 

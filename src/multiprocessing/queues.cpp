@@ -40,11 +40,11 @@
 #include <new>           // placement new, std::launder
 #include <optional>      // the semaphores and condition only some kinds have
 #include <string>        // error messages
-#include <system_error>  // std::system_error
 #include <utility>       // std::exchange, std::move, std::pair
 
 #include "tandem/detail/os/fd_io.hpp"                 // poll_until, wait_readable, read_some
 #include "tandem/detail/os/shared_region.hpp"         // SharedRegion, SharedObjectAccess
+#include "tandem/detail/os/system_error.hpp"          // throw_errno
 #include "tandem/multiprocessing/synchronize.hpp"  // Lock, Semaphore, Condition; send_region / receive_region
 
 namespace tandem::detail {
@@ -56,24 +56,20 @@ using multiprocessing::Lock;
 using multiprocessing::Semaphore;
 using namespace std::chrono_literals;
 
-[[noreturn]] void throw_errno(int error, const char* what) {
-    throw std::system_error(error, std::generic_category(), what);
-}
-
-constexpr std::uint32_t queue_tag = 0x45555154;  // "TQUE"
+constexpr std::uint32_t kQueueTag = 0x45555154;  // "TQUE"
 
 // How often a reader stuck in the middle of a frame checks whether its writer
 // is still there, and a feeder waiting for the writer lock whether it should
 // give up.
-constexpr auto stall_check_interval = 100ms;
+constexpr auto kStallCheckInterval = 100ms;
 
 // A payload buffer starts at this size and grows as packets arrive, so that a
 // header claiming a large payload costs memory only once the bytes are there.
-constexpr std::size_t first_payload_chunk = std::size_t{1} << 20;
+constexpr std::size_t kFirstPayloadChunk = std::size_t{1} << 20;
 
 struct QueueState {
     QueueState(QueueKind queue_kind, std::int64_t bound) : kind(queue_kind), maxsize(bound) {}
-    std::uint32_t tag = queue_tag;
+    std::uint32_t tag = kQueueTag;
     QueueKind kind;
     std::int64_t maxsize;                      // as given to the constructor
     std::atomic<std::uint32_t> broken{0};      // the byte stream is out of step for good
@@ -94,7 +90,7 @@ struct Layout {
 Layout layout_of(QueueKind kind) {
     using Access = SharedObjectAccess;
     Layout layout;
-    std::size_t at = align_up(sizeof(QueueState), object_alignment);
+    std::size_t at = align_up(sizeof(QueueState), kObjectAlignment);
     auto take = [&at](std::size_t footprint) { return std::exchange(at, at + footprint); };
     layout.read_lock = take(Access::footprint<Lock>());
     layout.write_lock = take(Access::footprint<Lock>());
@@ -127,17 +123,17 @@ std::int64_t checked_maxsize(std::ptrdiff_t maxsize) {
 
 std::pair<UniqueFd, UniqueFd> make_packet_pipe() {
     int fds[2] = {-1, -1};
-    if (::pipe2(fds, O_CLOEXEC | O_DIRECT) != 0) throw_errno(errno, "Queue: pipe2");
+    if (::pipe2(fds, O_CLOEXEC | O_DIRECT) != 0) detail::throw_errno(errno, "Queue: pipe2");
     UniqueFd reader(fds[0]);
     UniqueFd writer(fds[1]);
     const int flags = ::fcntl(writer.get(), F_GETFL);
-    if (flags < 0 || ::fcntl(writer.get(), F_SETFL, flags | O_NONBLOCK) != 0) throw_errno(errno, "Queue: fcntl");
+    if (flags < 0 || ::fcntl(writer.get(), F_SETFL, flags | O_NONBLOCK) != 0) detail::throw_errno(errno, "Queue: fcntl");
     return {std::move(reader), std::move(writer)};
 }
 
 UniqueFd make_eventfd(int flags) {
     UniqueFd fd(::eventfd(0, EFD_CLOEXEC | flags));
-    if (!fd) throw_errno(errno, "Queue: eventfd");
+    if (!fd) detail::throw_errno(errno, "Queue: eventfd");
     return fd;
 }
 
@@ -281,7 +277,7 @@ public:
 private:
     ForkRegistry() {
         const int rc = ::pthread_atfork(&prepare, &in_parent, &in_child);
-        if (rc != 0) throw_errno(rc, "pthread_atfork");
+        if (rc != 0) detail::throw_errno(rc, "pthread_atfork");
     }
     static void prepare() noexcept {
         ForkRegistry& registry = instance();
@@ -328,7 +324,7 @@ QueueState* QueueCore::place_state(SharedRegion& region, Placement placement, Qu
     check_placement(region, 0, sizeof(QueueState), alignof(QueueState));
     if (placement == Placement::construct) return new (region.data()) QueueState(kind, maxsize);
     auto* state = std::launder(reinterpret_cast<QueueState*>(region.data()));
-    if (state->tag != queue_tag || state->kind != kind) {
+    if (state->tag != kQueueTag || state->kind != kind) {
         throw FrameError(std::string("handoff: the shared memory does not hold a ") + kind_name(kind));
     }
     return state;
@@ -489,7 +485,7 @@ bool QueueCore::write_small_now(std::span<const std::byte> frame) {
         const int error = errno;
         write_lock_.release();
         if (written < 0 && error == EAGAIN) return false;
-        if (written < 0) throw_errno(error, "Queue.put: write");
+        if (written < 0) detail::throw_errno(error, "Queue.put: write");
         // At most PIPE_BUF bytes are written whole or not at all; anything
         // else leaves the stream out of step.
         corrupted("a small item was written in part");
@@ -514,7 +510,7 @@ void QueueCore::wake_feeder() {
     ::pthread_sigmask(SIG_SETMASK, &all_signals, &previous);
     const int rc = ::pthread_create(&feeder_, nullptr, &QueueCore::feeder_main, this);
     ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-    if (rc != 0) throw_errno(rc, "Queue: starting the feeder thread");
+    if (rc != 0) detail::throw_errno(rc, "Queue: starting the feeder thread");
     ::pthread_setname_np(feeder_, "tandem-feeder");
     feeder_running_ = true;
 }
@@ -568,7 +564,7 @@ void QueueCore::feed() noexcept {
 
 QueueCore::FeedOutcome QueueCore::write_from_feeder(std::span<const std::byte> frame) noexcept {
     try {
-        while (!write_lock_.acquire(stall_check_interval)) {
+        while (!write_lock_.acquire(kStallCheckInterval)) {
             if (feeder_cancelled()) return FeedOutcome::cancelled;
         }
         if (write_lock_.recovered_from_dead_owner() && state_->frame_open.load() != 0) mark_broken();
@@ -635,9 +631,9 @@ void QueueCore::put_blocking(std::vector<std::byte>&& frame) {
                 pollfd entry{writer_.get(), POLLOUT, 0};
                 (void)poll_until({&entry, 1}, std::nullopt);
                 // No reader left anywhere (this process holds one, so never).
-                if ((entry.revents & POLLERR) != 0) throw_errno(EPIPE, "SimpleQueue.put: write");
+                if ((entry.revents & POLLERR) != 0) detail::throw_errno(EPIPE, "SimpleQueue.put: write");
             } else if (!(written < 0 && errno == EINTR)) {
-                throw_errno(errno, "SimpleQueue.put: write");
+                detail::throw_errno(errno, "SimpleQueue.put: write");
             }
         }
     } catch (...) {
@@ -693,7 +689,7 @@ std::vector<std::byte> QueueCore::read_frame() {
     const std::size_t in_first = first - kFrameHeaderSize;
     if (in_first > size) corrupted("a packet longer than its frame");
 
-    std::vector<std::byte> payload(std::min(size, std::max(in_first, first_payload_chunk)));
+    std::vector<std::byte> payload(std::min(size, std::max(in_first, kFirstPayloadChunk)));
     if (in_first != 0) std::memcpy(payload.data(), packet.data() + kFrameHeaderSize, in_first);
     std::size_t got = in_first;
     while (got < size) {
@@ -722,7 +718,7 @@ std::vector<std::byte> QueueCore::read_frame() {
 // nobody holds the writer lock, the frame's writer is gone for good.
 void QueueCore::wait_for_packet() {
     for (;;) {
-        if (wait_readable(reader_.get(), Clock::now() + stall_check_interval)) return;
+        if (wait_readable(reader_.get(), Clock::now() + kStallCheckInterval)) return;
         if (state_->broken.load() != 0) throw_broken();
         if (write_lock_.acquire(false)) {
             // Its last packets may have landed just before the lock was free.

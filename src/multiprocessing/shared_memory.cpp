@@ -2,6 +2,7 @@
 // that died. See shared_memory.hpp for the ownership rules.
 #include "tandem/multiprocessing/shared_memory.hpp"
 
+#include "tandem/detail/os/system_error.hpp"  // throw_errno
 #include "tandem/errors.hpp"  // ValueError
 
 #include <algorithm>      // std::find_if
@@ -19,7 +20,6 @@
 #include <sys/stat.h>     // fstat, for segment identity
 #include <sys/syscall.h>  // SYS_close_range
 #include <sys/wait.h>     // waitpid
-#include <system_error>   // std::system_error
 #include <unistd.h>       // fork, close, ftruncate
 #include <utility>        // std::exchange, std::swap
 #include <vector>         // the registry
@@ -29,16 +29,12 @@ namespace tandem::multiprocessing {
 namespace {
 
 // A name in /dev/shm is one path component.
-constexpr std::size_t max_name_length = 255;
+constexpr std::size_t kMaxNameLength = 255;
 // A message to the reaper: an operation byte, the segment's device and inode,
 // then the name (its length is the rest of the datagram).
 constexpr std::size_t message_header = 1 + 2 * sizeof(std::uint64_t);
-constexpr char register_op = '+';
-constexpr char unregister_op = '-';
-
-[[noreturn]] void throw_errno(int error, const std::string& what) {
-    throw std::system_error(error, std::generic_category(), what);
-}
+constexpr char kRegisterOp = '+';
+constexpr char kUnregisterOp = '-';
 
 struct Identity {
     std::uint64_t device = 0;
@@ -57,7 +53,7 @@ Identity identity_of(const struct stat& info) noexcept {
 struct ReaperRecord {
     Identity identity;
     std::size_t length;
-    char name[max_name_length + 1];
+    char name[kMaxNameLength + 1];
 };
 
 struct ReaperTable {
@@ -100,7 +96,7 @@ struct ReaperTable {
 // Unlinks /dev/shm/<name> if it is still the segment the creator made.
 void remove_if_same(const ReaperRecord& record) noexcept {
     static constexpr char directory[] = "/dev/shm/";
-    char path[sizeof(directory) + max_name_length];
+    char path[sizeof(directory) + kMaxNameLength];
     std::memcpy(path, directory, sizeof(directory) - 1);
     std::memcpy(path + sizeof(directory) - 1, record.name, record.length + 1);
     const int fd = ::open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -147,7 +143,7 @@ int isolate_descriptors(int socket_fd) noexcept {
     const int fd = isolate_descriptors(socket_fd);
 
     ReaperTable table;
-    unsigned char message[message_header + max_name_length];
+    unsigned char message[message_header + kMaxNameLength];
     for (;;) {
         const ssize_t received = ::recv(fd, message, sizeof(message), 0);
         if (received < 0 && errno == EINTR) continue;
@@ -158,8 +154,8 @@ int isolate_descriptors(int socket_fd) noexcept {
         std::memcpy(&identity.inode, message + 1 + sizeof(identity.device), sizeof(identity.inode));
         const auto* name = reinterpret_cast<const char*>(message + message_header);
         const std::size_t length = static_cast<std::size_t>(received) - message_header;
-        if (message[0] == register_op) table.add(identity, name, length);
-        if (message[0] == unregister_op) table.remove(identity, name, length);
+        if (message[0] == kRegisterOp) table.add(identity, name, length);
+        if (message[0] == kUnregisterOp) table.remove(identity, name, length);
     }
     for (std::size_t i = 0; i < table.count; ++i) remove_if_same(table.records[i]);
     ::_exit(0);
@@ -185,7 +181,7 @@ public:
         std::lock_guard lock(mutex_);
         adopt_locked();
         entries_.push_back({name, identity});
-        if (socket_ >= 0 && send_locked(register_op, entries_.back())) return;
+        if (socket_ >= 0 && send_locked(kRegisterOp, entries_.back())) return;
         // No reaper yet, or it was killed: start one and tell it everything.
         if (socket_ >= 0) ::close(std::exchange(socket_, -1));
         try {
@@ -194,7 +190,7 @@ public:
             entries_.pop_back();
             throw;
         }
-        for (const Entry& entry : entries_) send_locked(register_op, entry);
+        for (const Entry& entry : entries_) send_locked(kRegisterOp, entry);
     }
 
     // Forgets a segment that was unlinked normally.
@@ -205,7 +201,7 @@ public:
             return entry.name == name && entry.identity == identity;
         });
         if (found == entries_.end()) return;
-        if (socket_ >= 0) send_locked(unregister_op, *found);
+        if (socket_ >= 0) send_locked(kUnregisterOp, *found);
         entries_.erase(found);
     }
 
@@ -243,7 +239,7 @@ private:
     }
 
     bool send_locked(char op, const Entry& entry) noexcept {
-        unsigned char message[message_header + max_name_length];
+        unsigned char message[message_header + kMaxNameLength];
         message[0] = static_cast<unsigned char>(op);
         std::memcpy(message + 1, &entry.identity.device, sizeof(entry.identity.device));
         std::memcpy(message + 1 + sizeof(entry.identity.device), &entry.identity.inode, sizeof(entry.identity.inode));
@@ -261,7 +257,7 @@ private:
     int start_reaper_locked() {
         int ends[2];
         if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) != 0) {
-            throw_errno(errno, "SharedMemory: cannot create the reaper's socket");
+            detail::throw_errno(errno, "SharedMemory: cannot create the reaper's socket");
         }
         forking_reaper = true;
         const pid_t intermediate = ::fork();
@@ -289,7 +285,7 @@ private:
                                                   (waited < 0 && errno == ECHILD));
         if (!started) {
             ::close(ends[0]);
-            throw_errno(intermediate < 0 ? fork_error : EAGAIN,
+            detail::throw_errno(intermediate < 0 ? fork_error : EAGAIN,
                         "SharedMemory: cannot start the process that removes the segments of a dead creator");
         }
         return ends[0];
@@ -306,7 +302,7 @@ private:
 std::string checked_name(const std::string& requested) {
     const std::size_t start = requested.find_first_not_of('/');
     std::string name = start == std::string::npos ? std::string() : requested.substr(start);
-    if (name.empty() || name == "." || name == ".." || name.size() > max_name_length ||
+    if (name.empty() || name == "." || name == ".." || name.size() > kMaxNameLength ||
         name.find_first_of(std::string("/\0", 2)) != std::string::npos) {
         throw ValueError("invalid shared memory name '" + requested +
                          "': it must be one path component of 1 to 255 characters, with an optional leading '/'");
@@ -320,7 +316,7 @@ std::string fresh_name() {
     while (filled < sizeof(random)) {
         const ssize_t got = ::getrandom(random + filled, sizeof(random) - filled, 0);
         if (got < 0 && errno == EINTR) continue;
-        if (got < 0) throw_errno(errno, "SharedMemory: getrandom");
+        if (got < 0) detail::throw_errno(errno, "SharedMemory: getrandom");
         filled += static_cast<std::size_t>(got);
     }
     static constexpr char digits[] = "0123456789abcdef";
@@ -348,14 +344,14 @@ SharedMemory::SharedMemory(std::optional<std::string> name, bool create, std::pt
             fd = ::shm_open(shm_name(name_).c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
             if (fd >= 0) break;
             if (errno == EEXIST && !name) continue;  // a fresh name that happened to exist
-            throw_errno(errno, "SharedMemory: cannot create '" + name_ + "'" +
+            detail::throw_errno(errno, "SharedMemory: cannot create '" + name_ + "'" +
                                    (errno == EEXIST ? ": a segment of that name exists" : ""));
         }
     } else {
         name_ = checked_name(*name);
         fd = ::shm_open(shm_name(name_).c_str(), O_RDWR, 0);
         if (fd < 0) {
-            throw_errno(errno, "SharedMemory: cannot attach to '" + name_ + "'" +
+            detail::throw_errno(errno, "SharedMemory: cannot attach to '" + name_ + "'" +
                                    (errno == ENOENT ? ": no segment of that name" : ""));
         }
     }
@@ -364,7 +360,7 @@ SharedMemory::SharedMemory(std::optional<std::string> name, bool create, std::pt
     // if it was created here (as Python does).
     try {
         struct stat info {};
-        if (::fstat(fd, &info) != 0) throw_errno(errno, "SharedMemory: fstat '" + name_ + "'");
+        if (::fstat(fd, &info) != 0) detail::throw_errno(errno, "SharedMemory: fstat '" + name_ + "'");
         if (create) {
             const Identity identity = identity_of(info);
             Registry::instance().add(name_, identity);
@@ -372,7 +368,7 @@ SharedMemory::SharedMemory(std::optional<std::string> name, bool create, std::pt
             device_ = identity.device;
             inode_ = identity.inode;
             if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
-                throw_errno(errno, "SharedMemory: cannot size '" + name_ + "'");
+                detail::throw_errno(errno, "SharedMemory: cannot size '" + name_ + "'");
             }
             size_ = static_cast<std::size_t>(size);
         } else {
@@ -380,7 +376,7 @@ SharedMemory::SharedMemory(std::optional<std::string> name, bool create, std::pt
             if (size_ == 0) throw ValueError("SharedMemory: cannot map '" + name_ + "': the segment is empty");
         }
         void* address = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (address == MAP_FAILED) throw_errno(errno, "SharedMemory: cannot map '" + name_ + "'");
+        if (address == MAP_FAILED) detail::throw_errno(errno, "SharedMemory: cannot map '" + name_ + "'");
         data_ = static_cast<std::byte*>(address);
         ::close(fd);
     } catch (...) {
@@ -430,7 +426,7 @@ void SharedMemory::close() noexcept {
 
 void SharedMemory::unlink() {
     if (::shm_unlink(shm_name(name_).c_str()) != 0) {
-        throw_errno(errno, "SharedMemory: cannot unlink '" + name_ + "'");
+        detail::throw_errno(errno, "SharedMemory: cannot unlink '" + name_ + "'");
     }
     unlinked_ = true;
     if (creator_pid_ == ::getpid()) Registry::instance().remove(name_, {device_, inode_});

@@ -1,24 +1,23 @@
-// multiprocessing synchronisation primitives: robust process-shared mutexes for
-// what has an owner (Lock, RLock, Barrier's bookkeeping), lock-free counters on
-// process-shared futexes for what has not (Semaphore, Event, Condition's
+// multiprocessing synchronisation primitives: robust process-shared mutexes
+// (detail/os/robust_mutex.hpp) for what has an owner (Lock, RLock, Barrier's
+// bookkeeping), lock-free counters on process-shared futexes
+// (detail/os/futex.hpp) for what has not (Semaphore, Event, Condition's
 // waiting). See synchronize.hpp for why.
 #include "tandem/multiprocessing/synchronize.hpp"
 
-#include "tandem/errors.hpp"  // ValueError, RuntimeError, BrokenBarrierError
-
-#include <algorithm>      // std::min
-#include <atomic>         // every field other processes read
-#include <cerrno>         // EOWNERDEAD, EBUSY, ETIMEDOUT
-#include <climits>        // INT_MAX
-#include <cstdint>        // fixed-width shared fields
-#include <ctime>          // timespec
-#include <linux/futex.h>  // FUTEX_WAIT_BITSET, FUTEX_WAKE
-#include <new>            // placement new, std::launder
-#include <pthread.h>      // robust process-shared mutexes, pthread_atfork
-#include <string>         // error messages
-#include <sys/syscall.h>  // SYS_futex, SYS_gettid
-#include <system_error>   // std::system_error
+#include <pthread.h>      // pthread_mutex_t, pthread_atfork
+#include <sys/syscall.h>  // SYS_gettid
 #include <unistd.h>       // syscall
+
+#include <atomic>   // every field other processes read
+#include <climits>  // INT_MAX
+#include <cstdint>  // fixed-width shared fields
+#include <new>      // placement new, std::launder
+#include <string>   // error messages
+
+#include "tandem/detail/os/futex.hpp"         // futex_wait, futex_wake (FutexScope::shared)
+#include "tandem/detail/os/robust_mutex.hpp"  // init_robust_mutex, lock_robust, RobustMutexGuard
+#include "tandem/errors.hpp"                  // ValueError, RuntimeError, BrokenBarrierError
 
 namespace tandem::detail {
 
@@ -60,7 +59,7 @@ struct EventState {
 // later (Python's semantics; counting notifications instead lets a late
 // waiter take one meant for an earlier one, which then sleeps on).
 // Tickets and `notified_below` change only under the condition's lock.
-inline constexpr std::uint64_t max_condition_waiters = 4096;
+inline constexpr std::uint64_t kMaxConditionWaiters = 4096;
 
 struct ConditionState {
     explicit ConditionState(std::uint32_t tag_value) : tag(tag_value) {}
@@ -69,8 +68,8 @@ struct ConditionState {
     std::atomic<std::uint64_t> next_ticket{0};     // the ticket of the next waiter
     std::atomic<std::uint64_t> notified_below{0};  // tickets below this are notified (or gave up)
     // Waiters that gave up (timed out) before being notified, by ticket
-    // modulo max_condition_waiters: notify() skips them.
-    std::atomic<std::uint64_t> gave_up[max_condition_waiters / 64] = {};
+    // modulo kMaxConditionWaiters: notify() skips them.
+    std::atomic<std::uint64_t> gave_up[kMaxConditionWaiters / 64] = {};
 };
 
 struct BarrierState {
@@ -91,16 +90,12 @@ struct BarrierState {
 
 namespace {
 
-constexpr std::uint32_t lock_tag = 0x4b434c54;       // "TLCK"
-constexpr std::uint32_t rlock_tag = 0x4b4c5254;      // "TRLK"
-constexpr std::uint32_t semaphore_tag = 0x4d455354;  // "TSEM"
-constexpr std::uint32_t event_tag = 0x54564554;      // "TEVT"
-constexpr std::uint32_t condition_tag = 0x444e4354;  // "TCND"
-constexpr std::uint32_t barrier_tag = 0x52524254;    // "TBRR"
-
-[[noreturn]] void throw_errno(int error, const char* what) {
-    throw std::system_error(error, std::generic_category(), what);
-}
+constexpr std::uint32_t kLockTag = 0x4b434c54;       // "TLCK"
+constexpr std::uint32_t kRlockTag = 0x4b4c5254;      // "TRLK"
+constexpr std::uint32_t kSemaphoreTag = 0x4d455354;  // "TSEM"
+constexpr std::uint32_t kEventTag = 0x54564554;      // "TEVT"
+constexpr std::uint32_t kConditionTag = 0x444e4354;  // "TCND"
+constexpr std::uint32_t kBarrierTag = 0x52524254;    // "TBRR"
 
 // --- thread identity -------------------------------------------------------------
 // Owners are kernel thread ids: unique across processes, unlike pthread_t.
@@ -118,142 +113,11 @@ pid_t current_tid() noexcept {
     return cached_tid;
 }
 
-// --- process-shared futex ------------------------------------------------------
-// detail::futex_wait uses FUTEX_PRIVATE_FLAG, which keys the wait on the
-// address in this process only; a word in shared memory needs the shared form.
-
-std::uint32_t* futex_address(std::atomic<std::uint32_t>& word) noexcept {
-    static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
-    return reinterpret_cast<std::uint32_t*>(&word);
-}
-
-template <class TimePoint>
-timespec to_timespec(TimePoint when) noexcept {
-    const auto since_epoch = when.time_since_epoch();
-    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
-    timespec result{};
-    result.tv_sec = static_cast<time_t>(seconds.count());
-    result.tv_nsec =
-        static_cast<long>(std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - seconds).count());
-    return result;
-}
-
-// Kernel waits are cut into hours, so that a far deadline never overflows a
-// timespec; callers re-check their condition anyway.
-Clock::time_point next_wake(Clock::time_point deadline) noexcept {
-    return std::min(deadline, Clock::now() + std::chrono::hours(1));
-}
-
-// Sleeps while `word` holds `expected`; false only once `deadline` passed.
-bool shared_futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected, Deadline deadline) noexcept {
-    timespec absolute{};
-    timespec* timeout = nullptr;
-    if (deadline) {
-        if (Clock::now() >= *deadline) return false;
-        // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, the clock
-        // behind steady_clock, so an EINTR retry does not stretch the wait.
-        absolute = to_timespec(next_wake(*deadline));
-        timeout = &absolute;
-    }
-    ::syscall(SYS_futex, futex_address(word), FUTEX_WAIT_BITSET, expected, timeout, nullptr, FUTEX_BITSET_MATCH_ANY);
-    return !deadline || Clock::now() < *deadline;
-}
-
-void shared_futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept {
-    ::syscall(SYS_futex, futex_address(word), FUTEX_WAKE, count, nullptr, nullptr, 0);
-}
-
-// --- robust process-shared mutex ----------------------------------------------------
-
-void init_robust_mutex(pthread_mutex_t& mutex) {
-    pthread_mutexattr_t attributes;
-    pthread_mutexattr_init(&attributes);
-    pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
-    const int rc = pthread_mutex_init(&mutex, &attributes);
-    pthread_mutexattr_destroy(&attributes);
-    if (rc != 0) throw_errno(rc, "pthread_mutex_init");
-}
-
-int timed_lock(pthread_mutex_t& mutex, Clock::time_point deadline) noexcept {
-    for (;;) {
-#if defined(__SANITIZE_THREAD__)
-        // ThreadSanitizer (GCC 12) does not intercept pthread_mutex_clocklock,
-        // and its pthread_mutex_timedlock interceptor ignores EOWNERDEAD; only
-        // its trylock interceptor follows every outcome (a lock taken over
-        // from a dead owner included). So sanitizer builds poll with trylock,
-        // every 100 us, until the deadline: the same results, more CPU.
-        int rc = pthread_mutex_trylock(&mutex);
-        if (rc == EBUSY) {
-            rc = ETIMEDOUT;
-            const timespec pause{0, 100'000};
-            if (Clock::now() < deadline) ::nanosleep(&pause, nullptr);
-        }
-#else
-        const timespec absolute = to_timespec(next_wake(deadline));
-        const int rc = pthread_mutex_clocklock(&mutex, CLOCK_MONOTONIC, &absolute);
-#endif
-        if (rc != ETIMEDOUT || Clock::now() >= deadline) return rc;
-    }
-}
-
-enum class Took { no, yes, from_dead_owner };
-
-// Takes a robust mutex. When its owner died holding it, the kernel hands it
-// over with EOWNERDEAD; it is made consistent at once so that it stays usable.
-Took lock_robust(pthread_mutex_t& mutex, bool blocking, Deadline deadline) {
-    int rc = 0;
-    if (!blocking) {
-        rc = pthread_mutex_trylock(&mutex);
-    } else if (!deadline) {
-        rc = pthread_mutex_lock(&mutex);
-    } else {
-        rc = timed_lock(mutex, *deadline);
-    }
-    switch (rc) {
-        case 0:
-            return Took::yes;
-        case EOWNERDEAD:
-            pthread_mutex_consistent(&mutex);
-            return Took::from_dead_owner;
-        case EBUSY:
-        case ETIMEDOUT:
-            return Took::no;
-        default:
-            throw_errno(rc, "acquiring a process-shared mutex");
-    }
-}
-
-// Holds a state's internal mutex for a scope; a dead previous holder is
-// recovered silently because the critical sections leave the state valid at
-// every store that matters.
-class InternalGuard {
-public:
-    explicit InternalGuard(pthread_mutex_t& mutex) : mutex_(mutex) { lock(); }
-    InternalGuard(const InternalGuard&) = delete;
-    InternalGuard& operator=(const InternalGuard&) = delete;
-    ~InternalGuard() {
-        if (held_) unlock();
-    }
-    void lock() {
-        lock_robust(mutex_, true, std::nullopt);
-        held_ = true;
-    }
-    void unlock() noexcept {
-        pthread_mutex_unlock(&mutex_);
-        held_ = false;
-    }
-
-private:
-    pthread_mutex_t& mutex_;
-    bool held_ = false;
-};
-
 // --- placing states in regions ------------------------------------------------------
 
 template <class State>
 std::size_t footprint_of() noexcept {
-    return align_up(sizeof(State), object_alignment);
+    return align_up(sizeof(State), kObjectAlignment);
 }
 
 template <class State>
@@ -294,7 +158,7 @@ void unlock_owned(MutexState& state) {
 
 // The gave_up bit of `ticket` (see ConditionState).
 std::atomic<std::uint64_t>& gave_up_word(ConditionState& state, std::uint64_t ticket) noexcept {
-    return state.gave_up[(ticket % max_condition_waiters) / 64];
+    return state.gave_up[(ticket % kMaxConditionWaiters) / 64];
 }
 constexpr std::uint64_t gave_up_bit(std::uint64_t ticket) noexcept { return std::uint64_t{1} << (ticket % 64); }
 
@@ -321,7 +185,7 @@ BarrierState::BarrierState(std::uint32_t tag_value, int party_count, std::int64_
 
 namespace tandem::multiprocessing {
 
-using detail::InternalGuard;
+using detail::RobustMutexGuard;
 using detail::Placement;
 using detail::SharedRegion;
 using detail::Took;
@@ -332,7 +196,7 @@ Lock::Lock() : Lock(detail::new_region<detail::MutexState>("tandem:Lock"), 0, Pl
 
 Lock::Lock(std::shared_ptr<SharedRegion> region, std::size_t offset, Placement placement)
     : region_(std::move(region)), offset_(offset),
-      state_(detail::place<detail::MutexState>(*region_, offset, placement, detail::lock_tag, "Lock")) {}
+      state_(detail::place<detail::MutexState>(*region_, offset, placement, detail::kLockTag, "Lock")) {}
 
 std::size_t Lock::footprint() noexcept { return detail::footprint_of<detail::MutexState>(); }
 
@@ -372,7 +236,7 @@ RLock::RLock() : RLock(detail::new_region<detail::MutexState>("tandem:RLock"), 0
 
 RLock::RLock(std::shared_ptr<SharedRegion> region, std::size_t offset, Placement placement)
     : region_(std::move(region)), offset_(offset),
-      state_(detail::place<detail::MutexState>(*region_, offset, placement, detail::rlock_tag, "RLock")) {}
+      state_(detail::place<detail::MutexState>(*region_, offset, placement, detail::kRlockTag, "RLock")) {}
 
 std::size_t RLock::footprint() noexcept { return detail::footprint_of<detail::MutexState>(); }
 
@@ -436,13 +300,13 @@ Semaphore::Semaphore(long long value) : Semaphore(value, INT_MAX) {}
 
 Semaphore::Semaphore(long long value, long long maximum)
     : region_(detail::new_region<detail::SemaphoreState>("tandem:Semaphore")),
-      state_(detail::place<detail::SemaphoreState>(*region_, 0, Placement::construct, detail::semaphore_tag,
+      state_(detail::place<detail::SemaphoreState>(*region_, 0, Placement::construct, detail::kSemaphoreTag,
                                                    "Semaphore", checked_semaphore_value(value),
                                                    checked_semaphore_value(maximum))) {}
 
 Semaphore::Semaphore(std::shared_ptr<SharedRegion> region, std::size_t offset, Placement placement)
     : region_(std::move(region)), offset_(offset),
-      state_(detail::place<detail::SemaphoreState>(*region_, offset, placement, detail::semaphore_tag, "Semaphore",
+      state_(detail::place<detail::SemaphoreState>(*region_, offset, placement, detail::kSemaphoreTag, "Semaphore",
                                                    std::uint32_t{0}, std::uint32_t{INT_MAX})) {}
 
 std::size_t Semaphore::footprint() noexcept { return detail::footprint_of<detail::SemaphoreState>(); }
@@ -457,7 +321,7 @@ bool Semaphore::acquire_until(bool blocking, detail::Deadline deadline) {
         // Announce the wait before the kernel re-checks the count, so that a
         // release() either sees a waiter or leaves a count the kernel sees.
         state_->waiters.fetch_add(1);
-        detail::shared_futex_wait(state_->count, 0, deadline);
+        detail::futex_wait(state_->count, 0, deadline, detail::FutexScope::shared);
         state_->waiters.fetch_sub(1);
     }
 }
@@ -470,7 +334,7 @@ void Semaphore::release(long long n) {
             throw ValueError("semaphore or lock released too many times");
         }
     } while (!state_->count.compare_exchange_weak(count, count + static_cast<std::uint32_t>(n)));
-    if (state_->waiters.load() > 0) detail::shared_futex_wake(state_->count, static_cast<int>(n));
+    if (state_->waiters.load() > 0) detail::futex_wake(state_->count, static_cast<int>(n), detail::FutexScope::shared);
 }
 
 long long Semaphore::get_value() const noexcept { return state_->count.load(std::memory_order_relaxed); }
@@ -481,7 +345,7 @@ Event::Event() : Event(detail::new_region<detail::EventState>("tandem:Event"), 0
 
 Event::Event(std::shared_ptr<SharedRegion> region, std::size_t offset, Placement placement)
     : region_(std::move(region)), offset_(offset),
-      state_(detail::place<detail::EventState>(*region_, offset, placement, detail::event_tag, "Event")) {}
+      state_(detail::place<detail::EventState>(*region_, offset, placement, detail::kEventTag, "Event")) {}
 
 std::size_t Event::footprint() noexcept { return detail::footprint_of<detail::EventState>(); }
 
@@ -492,7 +356,7 @@ void Event::set() {
     do {
         if ((word & 1u) != 0) return;
     } while (!state_->word.compare_exchange_weak(word, (word + 2u) | 1u));
-    if (state_->waiters.load() > 0) detail::shared_futex_wake(state_->word, INT_MAX);
+    if (state_->waiters.load() > 0) detail::futex_wake(state_->word, INT_MAX, detail::FutexScope::shared);
 }
 
 void Event::clear() noexcept { state_->word.fetch_and(~1u); }
@@ -503,7 +367,7 @@ bool Event::wait_until(detail::Deadline deadline) {
     state_->waiters.fetch_add(1);
     bool was_set = false;
     for (;;) {
-        const bool in_time = detail::shared_futex_wait(state_->word, seen, deadline);
+        const bool in_time = detail::futex_wait(state_->word, seen, deadline, detail::FutexScope::shared);
         // Only set() changes the upper bits, and we slept with the flag clear,
         // so any change of them means a set() happened during the wait.
         if ((state_->word.load() >> 1) != (seen >> 1)) {
@@ -530,7 +394,7 @@ Condition::Condition()
     : lock_(RLock(std::make_shared<SharedRegion>(condition_lock_offset() + RLock::footprint(), "tandem:Condition"),
                   condition_lock_offset(), Placement::construct)),
       region_(std::get<RLock>(lock_).region_),
-      state_(detail::place<detail::ConditionState>(*region_, 0, Placement::construct, detail::condition_tag,
+      state_(detail::place<detail::ConditionState>(*region_, 0, Placement::construct, detail::kConditionTag,
                                                    "Condition")) {}
 
 Condition::Condition(Lock lock)
@@ -543,7 +407,7 @@ Condition::Condition(RLock lock)
 
 Condition::Condition(std::shared_ptr<SharedRegion> region, std::size_t offset, Placement placement, AnyLock lock)
     : lock_(std::move(lock)), region_(std::move(region)), offset_(offset),
-      state_(detail::place<detail::ConditionState>(*region_, offset, placement, detail::condition_tag,
+      state_(detail::place<detail::ConditionState>(*region_, offset, placement, detail::kConditionTag,
                                                    "Condition")) {}
 
 std::size_t Condition::footprint() noexcept { return detail::footprint_of<detail::ConditionState>(); }
@@ -564,9 +428,9 @@ bool Condition::wait_until(detail::Deadline deadline) {
     if (!is_owned()) throw RuntimeError("cannot wait on un-acquired lock");
     detail::ConditionState& state = *state_;
     const std::uint64_t ticket = state.next_ticket.load();
-    if (ticket - state.notified_below.load() >= detail::max_condition_waiters) {
+    if (ticket - state.notified_below.load() >= detail::kMaxConditionWaiters) {
         throw RuntimeError("too many processes waiting on one Condition (at most " +
-                           std::to_string(detail::max_condition_waiters) + ")");
+                           std::to_string(detail::kMaxConditionWaiters) + ")");
     }
     state.next_ticket.store(ticket + 1);  // under the lock, as notify() reads it
     unsigned depth = 1;
@@ -586,7 +450,7 @@ bool Condition::wait_until(detail::Deadline deadline) {
             timed_out = true;
             break;
         }
-        detail::shared_futex_wait(state.sequence, sequence, deadline);
+        detail::futex_wait(state.sequence, sequence, deadline, detail::FutexScope::shared);
     }
     if (auto* rlock = std::get_if<RLock>(&lock_)) {
         rlock->restore(depth);
@@ -616,7 +480,7 @@ void Condition::notify(int n) {
     state.sequence.fetch_add(1);
     // Every sleeper wakes and checks its own ticket: a futex cannot pick the
     // oldest n.
-    detail::shared_futex_wake(state.sequence, INT_MAX);
+    detail::futex_wake(state.sequence, INT_MAX, detail::FutexScope::shared);
 }
 
 void Condition::notify_all() { notify(INT_MAX); }
@@ -636,7 +500,7 @@ void break_round(detail::BarrierState& state) noexcept {
     state.is_broken.store(1);
     state.count.store(0);
     state.sequence.fetch_add(1);
-    detail::shared_futex_wake(state.sequence, INT_MAX);
+    detail::futex_wake(state.sequence, INT_MAX, detail::FutexScope::shared);
 }
 
 // Ends the current round, completed or not; the caller holds the internal mutex.
@@ -646,20 +510,20 @@ void end_round(detail::BarrierState& state, bool broken) noexcept {
     state.count.store(0);
     state.is_broken.store(0);
     state.sequence.fetch_add(1);
-    detail::shared_futex_wake(state.sequence, INT_MAX);
+    detail::futex_wake(state.sequence, INT_MAX, detail::FutexScope::shared);
 }
 
 }  // namespace
 
 Barrier::Barrier(int parties, std::function<void()> action, std::optional<std::chrono::nanoseconds> timeout)
     : action_(std::move(action)), region_(detail::new_region<detail::BarrierState>("tandem:Barrier")),
-      state_(detail::place<detail::BarrierState>(*region_, 0, Placement::construct, detail::barrier_tag, "Barrier",
+      state_(detail::place<detail::BarrierState>(*region_, 0, Placement::construct, detail::kBarrierTag, "Barrier",
                                                  parties, checked_parties_timeout(parties, timeout))) {}
 
 Barrier::Barrier(std::shared_ptr<SharedRegion> region, std::size_t offset, Placement placement,
                  std::function<void()> action)
     : action_(std::move(action)), region_(std::move(region)), offset_(offset),
-      state_(detail::place<detail::BarrierState>(*region_, offset, placement, detail::barrier_tag, "Barrier", 1,
+      state_(detail::place<detail::BarrierState>(*region_, offset, placement, detail::kBarrierTag, "Barrier", 1,
                                                  std::int64_t{-1})) {}
 
 std::size_t Barrier::footprint() noexcept { return detail::footprint_of<detail::BarrierState>(); }
@@ -672,7 +536,7 @@ int Barrier::wait() {
 
 int Barrier::wait_until(detail::Deadline deadline) {
     auto& state = *state_;
-    InternalGuard guard(state.mutex);
+    RobustMutexGuard guard(state.mutex);
     if (state.is_broken.load() != 0) throw BrokenBarrierError();
     const int index = state.count.load();
     state.count.store(index + 1);
@@ -705,18 +569,18 @@ int Barrier::wait_until(detail::Deadline deadline) {
         }
         const std::uint32_t sequence = state.sequence.load();
         guard.unlock();
-        detail::shared_futex_wait(state.sequence, sequence, deadline);
+        detail::futex_wait(state.sequence, sequence, deadline, detail::FutexScope::shared);
         guard.lock();
     }
 }
 
 void Barrier::reset() {
-    InternalGuard guard(state_->mutex);
+    RobustMutexGuard guard(state_->mutex);
     if (state_->count.load() > 0 || state_->is_broken.load() != 0) end_round(*state_, true);
 }
 
 void Barrier::abort() {
-    InternalGuard guard(state_->mutex);
+    RobustMutexGuard guard(state_->mutex);
     break_round(*state_);
 }
 

@@ -12,14 +12,12 @@
 #include <csignal>       // sigset_t, sigtimedwait
 #include <ctime>         // timespec
 #include <optional>      // the SIGPIPE guard, for pipes only
-#include <system_error>  // std::system_error
+
+#include "tandem/detail/os/system_error.hpp"  // throw_errno
+
 
 namespace tandem::detail {
 namespace {
-
-[[noreturn]] void throw_errno(int error, const char* what) {
-    throw std::system_error(error, std::generic_category(), what);
-}
 
 // Keeps SIGPIPE blocked in this thread for a scope; a SIGPIPE raised meanwhile
 // by our own write is consumed before the old mask comes back, so that it is

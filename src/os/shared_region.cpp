@@ -1,6 +1,7 @@
 // detail::SharedRegion: memfd + ftruncate + seals + mmap(MAP_SHARED).
 #include "tandem/detail/os/shared_region.hpp"
 
+#include "tandem/detail/os/system_error.hpp"  // throw_errno
 #include "tandem/errors.hpp"  // ValueError
 
 #include <algorithm>     // std::max
@@ -10,16 +11,11 @@
 #include <string>        // error messages
 #include <sys/mman.h>    // memfd_create, mmap, madvise, munmap
 #include <sys/stat.h>    // fstat
-#include <system_error>  // std::system_error
 #include <unistd.h>      // ftruncate, close
 
 namespace tandem::detail {
 
 namespace {
-
-[[noreturn]] void throw_errno(int error, const std::string& what) {
-    throw std::system_error(error, std::generic_category(), what);
-}
 
 // The size can never change again, nor can anyone add a seal (F_SEAL_WRITE
 // would make the creator's own writes fail).

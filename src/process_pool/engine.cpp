@@ -2,7 +2,7 @@
 // See tandem/detail/process_pool/engine.hpp.
 #include "tandem/detail/process_pool/engine.hpp"
 
-#include <fcntl.h>        // fcntl(F_DUPFD_CLOEXEC, O_NONBLOCK)
+#include <fcntl.h>        // fcntl(O_NONBLOCK)
 #include <poll.h>         // checking that a pidfd really fired
 #include <sys/epoll.h>    // the collector's wait
 #include <sys/eventfd.h>  // the workers' wake-up for the collector
@@ -19,9 +19,10 @@
 #include <system_error>  // std::system_error
 #include <utility>       // std::move
 
-#include "tandem/detail/launch/launcher.hpp"              // pidfd_send_signal
 #include "tandem/detail/os/futex.hpp"                     // spin_until, Clock
+#include "tandem/detail/os/pidfd.hpp"                     // pidfd_send_signal
 #include "tandem/detail/os/shared_region.hpp"             // each worker's region
+#include "tandem/detail/os/system_error.hpp"              // throw_errno
 #include "tandem/detail/process_pool/reply_reader.hpp"    // ReplyReader: replies, checked
 #include "tandem/detail/process_pool/spill.hpp"           // write_message, ProtocolError
 #include "tandem/detail/process_pool/task_ring.hpp"       // WorkerArea, RingWriter
@@ -50,14 +51,6 @@ constexpr std::chrono::microseconds kSpinBudget{50};
 // Workers that die before finishing start-up (not by SIGKILL) in a row
 // before the pool counts as broken.
 constexpr int kCrashLoopLimit = 3;
-
-[[noreturn]] void throw_errno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
-
-UniqueFd duplicate(int fd) {
-    const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (copy < 0) throw_errno("process pool: dup");
-    return UniqueFd(copy);
-}
 
 std::string describe_exit(pid_t pid, int exitcode) {
     std::string text = "worker process " + std::to_string(pid);
@@ -241,7 +234,7 @@ void PoolEngine::start_worker(WorkerSlot& worker) {
             unlist_fd(pidfd);
             process.reset();
         }
-        throw std::system_error(error, std::generic_category(), "process pool: epoll_ctl");
+        throw_errno(error, "process pool: epoll_ctl");
     }
     std::lock_guard lock(mutex_);
     worker.region = std::move(region);  // the previous worker's region goes now
@@ -284,7 +277,7 @@ void PoolEngine::submit(StatePtr<FutureStateBase> future, Deliver deliver, Hando
     task->deliver = deliver;
     task->timeout = options.timeout;
     task->retries_left = options.max_retries.value_or(options_.max_retries);
-    for (int fd : call.fds()) task->fds.push_back(duplicate(fd));
+    for (int fd : call.fds()) task->fds.push_back(duplicate_fd(fd));
     task->bytes = std::move(call.byte_buffer());
     Failures failed;
     {

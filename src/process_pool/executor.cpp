@@ -35,7 +35,7 @@ ProcessPoolExecutor::ProcessPoolExecutor(ProcessPoolOptions options) {
         }
         engine.initializer = options.initializer.remote_->bytes;
         for (const detail::UniqueFd& fd : options.initializer.remote_->fds)
-            engine.initializer_fds.push_back(Initializer::duplicate_fd(fd.get()));
+            engine.initializer_fds.push_back(detail::duplicate_fd(fd.get()));
     }
     engine.max_tasks_per_child = options.max_tasks_per_child;
     engine.max_retries = options.max_retries;

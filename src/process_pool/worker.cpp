@@ -2,7 +2,6 @@
 // tandem/detail/process_pool/worker.hpp.
 #include "tandem/detail/process_pool/worker.hpp"
 
-#include <fcntl.h>       // fcntl(F_DUPFD_CLOEXEC)
 #include <unistd.h>      // write
 
 #include <atomic>        // the area's flags
@@ -12,11 +11,10 @@
 #include <exception>     // std::current_exception
 #include <span>          // message views
 #include <string>        // failure descriptions
-#include <system_error>  // std::system_error
 #include <utility>       // std::move
 #include <vector>        // descriptors
 
-#include "tandem/detail/launch/launcher.hpp"          // describe_exception
+#include "tandem/detail/launch/launcher.hpp"         // describe_exception, exit_child
 #include "tandem/detail/os/futex.hpp"                // spin_until, cpu_relax
 #include "tandem/detail/os/shared_region.hpp"        // SharedRegion: the worker's area
 #include "tandem/detail/process_pool/spill.hpp"      // write_message, read_message
@@ -32,12 +30,6 @@ namespace {
 // microseconds never pays for a futex round trip.
 constexpr std::chrono::microseconds kSpinBudget{50};
 
-UniqueFd duplicate(int fd) {
-    const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (copy < 0) throw std::system_error(errno, std::generic_category(), "pool worker: dup");
-    return UniqueFd(copy);
-}
-
 std::int64_t now_ns() noexcept {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
 }
@@ -45,7 +37,7 @@ std::int64_t now_ns() noexcept {
 SharedRegion map_area(const WorkerChannel& channel) {
     if (channel.region_size != sizeof(WorkerArea)) throw FrameError("pool worker: a region of the wrong size");
     SharedRegion region =
-        SharedRegion::from_fd(duplicate(channel.region_fd).release(), channel.region_size, Inherit::no);
+        SharedRegion::from_fd(duplicate_fd(channel.region_fd).release(), channel.region_size, Inherit::no);
     region.close_fd();
     return region;
 }
@@ -64,7 +56,7 @@ public:
     bool initialize(const WorkerChannel& channel) {
         if (!channel.initializer.empty()) {
             std::vector<UniqueFd> fds;
-            for (int fd : channel.initializer_fds) fds.push_back(duplicate(fd));
+            for (int fd : channel.initializer_fds) fds.push_back(duplicate_fd(fd));
             HandoffReader in(channel.initializer, std::move(fds));
             CallOutcome outcome;
             try {

@@ -4,7 +4,7 @@
 namespace tandem::threading {
 
 namespace {
-constexpr int spin_rounds = 100;  // as Lock: cover a release that is imminent
+constexpr int kSpinRounds = 100;  // as Lock: cover a release that is imminent
 
 std::uint32_t initial_count(int value) {
     if (value < 0) throw ValueError("semaphore initial value must be >= 0");
@@ -31,7 +31,7 @@ void Semaphore::release(int n) {
 }
 
 bool Semaphore::acquire_slow(detail::Deadline deadline) noexcept {
-    for (int round = 0; round < spin_rounds; ++round) {
+    for (int round = 0; round < kSpinRounds; ++round) {
         if (count_.load(std::memory_order_relaxed) > 0 && try_acquire()) return true;
         detail::cpu_relax();
     }

@@ -22,9 +22,9 @@ using threading::Thread;
 
 namespace {
 // ThreadState::phase, a futex word that only moves forward.
-constexpr std::uint32_t phase_new = 0;
-constexpr std::uint32_t phase_running = 1;
-constexpr std::uint32_t phase_finished = 2;
+constexpr std::uint32_t kPhaseNew = 0;
+constexpr std::uint32_t kPhaseRunning = 1;
+constexpr std::uint32_t kPhaseFinished = 2;
 
 }  // namespace
 
@@ -74,7 +74,7 @@ struct ThreadState {
     std::atomic<bool> daemon{false};
     std::atomic<std::uint64_t> ident{0};
     std::atomic<pid_t> native_id{0};
-    std::atomic<std::uint32_t> phase{phase_new};
+    std::atomic<std::uint32_t> phase{kPhaseNew};
     bool target_only = false;                // settled before the OS thread exists
     std::unique_ptr<ThreadTarget> target;    // consumed by run()
     std::atomic<Thread*> object{nullptr};    // what current_thread() returns
@@ -151,7 +151,7 @@ struct ThreadRegistry {
         state->daemon = daemon;
         state->ident = current_ident();
         state->native_id = gettid();
-        state->phase = phase_running;
+        state->phase = kPhaseRunning;
         current_state = state.get();
         return state;
     }
@@ -183,7 +183,7 @@ struct ThreadRegistry {
             remove_locked(state);
         }
         current_state = nullptr;
-        state.advance(phase_finished);
+        state.advance(kPhaseFinished);
     }
 
     // The thread's run() returned: it leaves enumerate() before join() returns.
@@ -195,14 +195,14 @@ struct ThreadRegistry {
             stand_in = std::move(state.stand_in);
         }
         current_state = nullptr;
-        state.advance(phase_finished);
+        state.advance(kPhaseFinished);
     }
 
     // A daemon Thread object is going away while its thread runs.
     void detach(const std::shared_ptr<ThreadState>& state) {
         std::unique_ptr<Thread> stand_in(new Thread(state));
         std::lock_guard guard(mutex);
-        if (state->phase.load(std::memory_order_acquire) == phase_finished) return;
+        if (state->phase.load(std::memory_order_acquire) == kPhaseFinished) return;
         state->object.store(stand_in.get(), std::memory_order_release);
         state->stand_in = std::move(stand_in);
     }
@@ -216,7 +216,7 @@ struct ThreadRegistry {
             if (state.get() == current_state) {
                 survivor = state;
             } else {
-                state->phase.store(phase_finished, std::memory_order_release);
+                state->phase.store(kPhaseFinished, std::memory_order_release);
                 // Breaks the stand-in's reference cycle; nobody in this process
                 // can be using it.
                 state->stand_in.reset();
@@ -318,7 +318,7 @@ void* thread_entry(void* argument) noexcept {
     } catch (...) {
         // Out of memory copying the name: the OS name only serves debuggers.
     }
-    state.advance(phase_running);
+    state.advance(kPhaseRunning);
     try {
         if (state.target_only) {
             run_target(state);
@@ -369,9 +369,9 @@ Thread::Thread(std::shared_ptr<ThreadState> state) : state_(std::move(state)), s
 
 Thread::~Thread() {
     if (stands_in_ || !started_.load(std::memory_order_acquire)) return;
-    if (state_->phase.load(std::memory_order_acquire) == detail::phase_finished) return;
+    if (state_->phase.load(std::memory_order_acquire) == detail::kPhaseFinished) return;
     if (!state_->daemon.load(std::memory_order_relaxed) && detail::current_state != state_.get()) {
-        state_->wait_for_phase(detail::phase_finished, std::nullopt);
+        state_->wait_for_phase(detail::kPhaseFinished, std::nullopt);
         return;
     }
     ThreadRegistry::get().detach(state_);
@@ -403,22 +403,22 @@ void Thread::start() {
     static_cast<void>(argument.release());  // now owned by the new thread
     // As Python's start() waits for _started: ident, native_id and is_alive()
     // are settled when start() returns.
-    state_->wait_for_phase(detail::phase_running, std::nullopt);
+    state_->wait_for_phase(detail::kPhaseRunning, std::nullopt);
 }
 
 void Thread::run() { detail::run_target(*state_); }
 
 bool Thread::join_until(detail::Deadline deadline) {
-    if (state_->phase.load(std::memory_order_acquire) == detail::phase_new) {
+    if (state_->phase.load(std::memory_order_acquire) == detail::kPhaseNew) {
         throw RuntimeError("cannot join thread before it is started");
     }
     if (state_->kind == ThreadState::Kind::dummy) throw RuntimeError("cannot join a dummy thread");
     if (detail::current_state == state_.get()) throw RuntimeError("cannot join current thread");
-    return state_->wait_for_phase(detail::phase_finished, deadline);
+    return state_->wait_for_phase(detail::kPhaseFinished, deadline);
 }
 
 bool Thread::is_alive() const noexcept {
-    return state_->phase.load(std::memory_order_acquire) == detail::phase_running;
+    return state_->phase.load(std::memory_order_acquire) == detail::kPhaseRunning;
 }
 
 std::string Thread::name() const {

@@ -7,14 +7,12 @@
 #include <cerrno>        // errno, EINTR
 #include <cstdint>       // std::uint32_t, the length prefix
 #include <cstring>       // std::memcpy
-#include <system_error>  // std::system_error
 
+#include "tandem/detail/os/system_error.hpp"  // throw_errno
 #include "tandem/errors.hpp"  // ValueError, EOFError, FrameError
 
 namespace tandem::detail {
 namespace {
-
-[[noreturn]] void throw_errno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
 
 // The receive buffer's first size; it doubles as more bytes arrive.
 constexpr std::size_t kFirstChunk = std::size_t{64} << 10;

@@ -15,8 +15,8 @@
 #include <cstdlib> // std::_Exit
 #include <vector>  // the workers' pidfds
 
+#include "tandem/detail/os/pidfd.hpp"               // pidfd_open, pidfd_send_signal
 #include "tandem/detail/wire/fd_passing.hpp"        // send_with_fds, receive_with_fds
-#include "tandem/detail/launch/launcher.hpp"          // pidfd_open, pidfd_send_signal
 #include "tandem/detail/os/unique_fd.hpp"         // UniqueFd
 #include "tandem/multiprocessing/process.hpp"  // ForkProcess
 #include "tandem/multiprocessing/synchronize.hpp"  // Semaphore: the tasks say they run

@@ -54,7 +54,7 @@ struct SharedElementsHeader {
     std::uint64_t count;
 };
 
-inline constexpr std::uint32_t shared_elements_tag = 0x41544354;  // "TCTA"
+inline constexpr std::uint32_t kSharedElementsTag = 0x41544354;  // "TCTA"
 
 /// Where the elements start, relative to the header.
 template <class T>
@@ -66,7 +66,7 @@ constexpr std::size_t elements_offset() noexcept {
 /// ValueError if that does not fit in a size_t.
 template <class T>
 std::size_t elements_bytes(std::size_t count) {
-    constexpr std::size_t fixed = elements_offset<T>() + object_alignment;
+    constexpr std::size_t fixed = elements_offset<T>() + kObjectAlignment;
     if (count > (std::numeric_limits<std::size_t>::max() - fixed) / sizeof(T)) {
         throw ValueError("shared array of " + std::to_string(count) + " elements is too large");
     }
@@ -76,7 +76,7 @@ std::size_t elements_bytes(std::size_t count) {
 /// Bytes that a header and `count` elements of T occupy in a region.
 template <class T>
 std::size_t elements_footprint(std::size_t count) {
-    return align_up(elements_bytes<T>(count), object_alignment);
+    return align_up(elements_bytes<T>(count), kObjectAlignment);
 }
 
 /// Places (or, attaching, finds and checks) a header and `count` elements of T
@@ -88,10 +88,10 @@ T* place_elements(SharedRegion& region, std::size_t offset, Placement placement,
     check_placement(region, offset, elements_offset<T>(), alignment);
     void* address = region.data() + offset;
     if (placement == Placement::construct) {
-        new (address) SharedElementsHeader{shared_elements_tag, sizeof(T), count};
+        new (address) SharedElementsHeader{kSharedElementsTag, sizeof(T), count};
     } else {
         const auto* header = std::launder(static_cast<SharedElementsHeader*>(address));
-        if (header->tag != shared_elements_tag || header->element_size != sizeof(T)) {
+        if (header->tag != kSharedElementsTag || header->element_size != sizeof(T)) {
             throw ValueError("the shared memory at this offset does not hold elements of this type");
         }
         count = static_cast<std::size_t>(header->count);

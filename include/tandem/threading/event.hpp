@@ -33,11 +33,11 @@ public:
     Event& operator=(const Event&) = delete;
 
     /// True if the flag is set.
-    bool is_set() const noexcept { return (word_.load(std::memory_order_acquire) & set_bit) != 0; }
+    bool is_set() const noexcept { return (word_.load(std::memory_order_acquire) & kSetBit) != 0; }
     /// Sets the flag and wakes every waiting thread.
     void set() noexcept;
     /// Resets the flag; later wait() calls block until set() is called again.
-    void clear() noexcept { word_.fetch_and(~set_bit, std::memory_order_relaxed); }
+    void clear() noexcept { word_.fetch_and(~kSetBit, std::memory_order_relaxed); }
 
     /// Waits until the flag is set; returns true.
     bool wait() noexcept { return wait_until(std::nullopt); }
@@ -52,10 +52,10 @@ private:
     // Bit 0: the flag. Bit 1: someone may be asleep, so set() must wake.
     // The rest: how many times set() raised the flag, so that a waiter can tell
     // it was set even after a quick clear().
-    static constexpr std::uint32_t set_bit = 1;
-    static constexpr std::uint32_t sleepers_bit = 2;
-    static constexpr std::uint32_t generation_step = 4;
-    static constexpr std::uint32_t generation_mask = ~(set_bit | sleepers_bit);
+    static constexpr std::uint32_t kSetBit = 1;
+    static constexpr std::uint32_t kSleepersBit = 2;
+    static constexpr std::uint32_t kGenerationStep = 4;
+    static constexpr std::uint32_t generation_mask = ~(kSetBit | kSleepersBit);
 
     bool wait_until(detail::Deadline deadline) noexcept;
 

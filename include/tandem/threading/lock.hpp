@@ -78,16 +78,16 @@ public:
     /// Unlocks; any thread may call it. Throws RuntimeError("release unlocked
     /// lock") if the lock is not locked.
     void release() {
-        const std::uint32_t previous = word_.exchange(unlocked, std::memory_order_release);
-        if (previous == contended) {
+        const std::uint32_t previous = word_.exchange(kUnlocked, std::memory_order_release);
+        if (previous == kContended) {
             detail::futex_wake(word_, 1);
-        } else if (previous == unlocked) {
+        } else if (previous == kUnlocked) {
             throw RuntimeError("release unlocked lock");
         }
     }
 
     /// True if some thread holds the lock.
-    bool locked() const noexcept { return word_.load(std::memory_order_relaxed) != unlocked; }
+    bool locked() const noexcept { return word_.load(std::memory_order_relaxed) != kUnlocked; }
 
     /// Lockable: as acquire().
     void lock() { acquire(); }
@@ -97,19 +97,19 @@ public:
     bool try_lock() noexcept { return try_acquire(); }
 
 private:
-    static constexpr std::uint32_t unlocked = 0;
-    static constexpr std::uint32_t locked_uncontended = 1;
+    static constexpr std::uint32_t kUnlocked = 0;
+    static constexpr std::uint32_t kLockedUncontended = 1;
     // Locked, and a thread may be asleep on the word: release must wake one.
-    static constexpr std::uint32_t contended = 2;
+    static constexpr std::uint32_t kContended = 2;
 
     bool try_acquire() noexcept {
-        std::uint32_t expected = unlocked;
-        return word_.compare_exchange_strong(expected, locked_uncontended, std::memory_order_acquire,
+        std::uint32_t expected = kUnlocked;
+        return word_.compare_exchange_strong(expected, kLockedUncontended, std::memory_order_acquire,
                                              std::memory_order_relaxed);
     }
     bool acquire_slow(detail::Deadline deadline) noexcept;
 
-    std::atomic<std::uint32_t> word_{unlocked};
+    std::atomic<std::uint32_t> word_{kUnlocked};
 };
 
 /// A reentrant lock (Python: threading.RLock): the owner may acquire it again

@@ -1,5 +1,8 @@
-// Internal: what every start method (fork, spawn, forkserver) implements, and
-// the pieces they share.
+// Internal: what every start method (fork, spawn, forkserver) implements.
+// The pieces they share have headers of their own: fork.hpp (forking on a
+// long-lived thread, the child's first steps), reexec.hpp (re-executing the
+// program as a worker), parent_check.hpp (whom a re-executed worker obeys)
+// and os/pidfd.hpp.
 //
 // A start method takes a child's description (ChildSetup: its name, identity,
 // daemon flag, its parent's name and pid) and its target (ProcessTarget: the
@@ -34,13 +37,12 @@
 //    target; stdio and std::cout/std::cerr are flushed first.
 //
 //     detail::ChildSetup setup = detail::next_child_setup(options);
-//     detail::LaunchedChild child = detail::launch(StartMethod::spawn, target, setup);
+//     detail::LaunchedChild child = detail::launch_spawn(target, setup);
 //     poll({child.pidfd.get(), POLLIN}, ...);   // the child ended
 #pragma once
 
 #include <sys/types.h>  // pid_t
 
-#include <csignal>    // siginfo_t
 #include <cstddef>    // std::size_t, std::byte
 #include <cstdint>    // std::int32_t in ChildSetup
 #include <exception>  // std::exception_ptr
@@ -48,27 +50,14 @@
 #include <string>     // names, messages
 #include <vector>     // identities, arguments
 
-#include "tandem/detail/wire/handoff.hpp"    // HandoffWriter for encoded targets
-#include "tandem/detail/os/unique_fd.hpp"  // UniqueFd for pidfds and sockets
-
-namespace tandem::multiprocessing {
-enum class StartMethod;  // context.hpp
-}  // namespace tandem::multiprocessing
+#include "tandem/detail/os/unique_fd.hpp"    // UniqueFd for pidfds and sockets
+#include "tandem/detail/wire/handoff.hpp"  // HandoffWriter for encoded targets
 
 namespace tandem::detail {
-
-/// The environment variable that marks a re-executed program as a spawned
-/// child ("spawn:FD:PARENT_PID") or as the forkserver ("forkserver:FD:PARENT_PID").
-inline constexpr const char* kWorkerVariable = "TANDEM_WORKER";
 
 /// The largest start message (setup + target + arguments) a child accepts.
 /// Only a limit: the buffer grows with the bytes that actually arrive.
 inline constexpr std::size_t kMaxStartMessage = std::size_t{1} << 30;
-
-/// The exit status of a program started with kWorkerVariable by a process
-/// that is not its own parent running the same executable (see
-/// check_launching_parent); 2 is a malformed variable.
-inline constexpr int kRefusedWorkerStatus = 3;
 
 /// A Process's target bound to its arguments.
 class ProcessTarget {
@@ -108,67 +97,16 @@ struct LaunchedChild {
     UniqueFd status;
 };
 
-/// Starts a child with `method` (never the "default": resolve it first).
-/// Throws ProcessError when the method cannot be used (spawn/forkserver
-/// without init(), a target that cannot be encoded) or the child failed to
-/// start (with the reason), std::system_error when the OS refuses.
-LaunchedChild launch(multiprocessing::StartMethod method, ProcessTarget& target, const ChildSetup& setup);
-
+/// Start a child with one start method (multiprocessing::Process picks one
+/// from its StartMethod). Throw ProcessError when the method cannot be used
+/// (spawn or forkserver without init(), a target that cannot be encoded) or
+/// the child failed to start (with the reason), std::system_error when the OS
+/// refuses.
 LaunchedChild launch_fork(ProcessTarget& target, const ChildSetup& setup);
 LaunchedChild launch_spawn(const ProcessTarget& target, const ChildSetup& setup);
 LaunchedChild launch_forkserver(const ProcessTarget& target, const ChildSetup& setup);
 
-// --- forking -----------------------------------------------------------------
-
-/// Forks on the main thread if called there, else on tandem's long-lived
-/// launcher thread (started on first need), so that the child's
-/// PR_SET_PDEATHSIG is tied to a thread that lives as long as the process.
-/// In the child, `child_body(context)` runs on the forking thread and must
-/// end the process (if it returns, the child _exit(127)s). Returns the
-/// child's pid. Throws std::system_error if fork() fails.
-pid_t fork_process(void (*child_body)(void*), void* context);
-
-/// The threads of this process, not counting tandem's launcher thread
-/// (from /proc/self/task). At least 1.
-std::size_t user_thread_count();
-
-/// pidfd_open(2) and pidfd_send_signal(2) through syscall(): glibc 2.36's
-/// <sys/pidfd.h> declares them without extern "C", so C++ cannot link them.
-/// Return -1 and set errno on failure, as the system calls.
-int pidfd_open(pid_t pid) noexcept;
-int pidfd_send_signal(int pidfd, int signal_number) noexcept;
-
-/// pidfd_open(pid) for a child just forked (not yet reaped, so the pid is
-/// still ours). Throws std::system_error on failure.
-UniqueFd open_pidfd(pid_t pid);
-
-/// Python's exit code from a waitid() result: the exit status, or minus the
-/// signal number.
-int exit_code_from(const siginfo_t& info) noexcept;
-
-// --- in a new child ------------------------------------------------------------
-
-/// PR_SET_PDEATHSIG(SIGKILL), then _exit(1) unless getppid() is
-/// `expected_parent` (the parent died before the prctl took effect).
-/// Async-signal-safe: usable between fork() and exec().
-void die_with_parent(pid_t expected_parent) noexcept;
-
-/// Gives this process the default action for every signal and an empty
-/// signal mask (a fork() keeps the forking thread's; exec keeps the mask and
-/// ignored signals). Async-signal-safe: usable between fork() and exec().
-void reset_signal_state() noexcept;
-
-/// Why the process on the other end of `socket` may not drive this
-/// re-executed worker, or an empty string if it may: it created the socket
-/// (SO_PEERCRED), it is `parent` and our actual parent, it runs as our
-/// effective user and the same executable (device and inode behind
-/// /proc/PID/exe). Throws only std::bad_alloc.
-std::string launching_parent_problem(int socket, pid_t parent);
-
-/// launching_parent_problem(); on a problem, prints "tandem::init: refusing
-/// to act as a KIND worker: PROBLEM ..." to stderr and
-/// _exit(kRefusedWorkerStatus)s, having read nothing from the socket.
-void check_launching_parent(int socket, pid_t parent, const char* kind) noexcept;
+// --- in a new child: running the target (src/multiprocessing/process.cpp) ------
 
 /// Makes this process the child `setup` describes: current_process() and
 /// parent_process() report it, names of its own children continue its
@@ -189,31 +127,5 @@ int run_encoded_target(HandoffReader& in, const std::string& process_name) noexc
 
 /// Flushes std::cout, std::cerr and stdio, then _exit(code).
 [[noreturn]] void exit_child(int code) noexcept;
-
-// --- init() ---------------------------------------------------------------------
-
-/// The arguments init() recorded, to re-execute the program with.
-std::vector<std::string> program_arguments();
-
-/// Throws ProcessError saying what to do unless init() was called (or why
-/// init() could not make the method available: AT_SECURE).
-void require_init(const char* method_name);
-
-/// The bodies of re-executed programs, run by init(); they never return.
-[[noreturn]] void run_spawned_child(int socket, pid_t parent) noexcept;
-[[noreturn]] void run_forkserver(int socket, pid_t parent) noexcept;
-
-/// Builds the environment for a re-executed program: this process's
-/// environment without any TANDEM_WORKER, plus TANDEM_WORKER=`marker`.
-std::vector<std::string> worker_environment(const std::string& marker);
-
-/// Fork + exec of /proc/self/exe as a worker (`kind` "spawn" or "forkserver")
-/// whose end of a socket pair becomes descriptor 3; every other descriptor
-/// but 0-2 is closed in it. Returns the child's pid. Throws
-/// std::system_error if fork() fails.
-pid_t exec_worker(const char* kind, int child_socket);
-
-/// The fixed descriptor number a re-executed worker finds its socket at.
-inline constexpr int kWorkerSocketFd = 3;
 
 }  // namespace tandem::detail

@@ -96,7 +96,7 @@ constexpr std::size_t align_up(std::size_t value, std::size_t alignment) noexcep
 
 /// Alignment of every object placed in a region: a cache line, so that two
 /// objects sharing a region never share a line.
-inline constexpr std::size_t object_alignment = 64;
+inline constexpr std::size_t kObjectAlignment = 64;
 
 /// Checks that `bytes` at `offset` fit inside `region` and that the address is
 /// a multiple of `alignment`. Throws ValueError otherwise.

@@ -45,4 +45,8 @@ private:
     int fd_ = -1;
 };
 
+/// A close-on-exec duplicate of `fd`, for keeping a descriptor whose owner
+/// may close its own first. Throws std::system_error (EMFILE, EBADF).
+UniqueFd duplicate_fd(int fd);
+
 }  // namespace tandem::detail

@@ -108,10 +108,10 @@ std::string type_name() {
 /// inside the buffer are advised; where the kernel offers no huge pages
 /// this does nothing.
 inline void advise_huge_pages(const void* data, std::size_t bytes) noexcept {
-    constexpr std::uintptr_t huge_page = std::uintptr_t{2} << 20;
-    if (bytes < 2 * huge_page) return;
-    const auto start = (reinterpret_cast<std::uintptr_t>(data) + huge_page - 1) & ~(huge_page - 1);
-    const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(huge_page - 1);
+    constexpr std::uintptr_t kHugePage = std::uintptr_t{2} << 20;
+    if (bytes < 2 * kHugePage) return;
+    const auto start = (reinterpret_cast<std::uintptr_t>(data) + kHugePage - 1) & ~(kHugePage - 1);
+    const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(kHugePage - 1);
     if (end > start) static_cast<void>(::madvise(reinterpret_cast<void*>(start), end - start, MADV_HUGEPAGE));
 }
 

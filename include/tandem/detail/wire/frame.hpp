@@ -1,7 +1,10 @@
 // Internal: the wire frame every inter-process message travels in.
 //
-// Pipes, sockets and shared-memory rings carry a stream of frames: a fixed
-// 24-byte header followed by the payload (an encoded value, see encoding.hpp).
+// multiprocessing's Connection (pipes, sockets) and Queue carry a stream of
+// frames: a fixed 24-byte header followed by the payload (an encoded value,
+// see encoding.hpp). The process pool's rings do not: their slots have a
+// header of their own, and what a worker writes there is checked by the
+// parent's reply reader (process_pool/reply_reader.hpp), not by a checksum.
 // The header is checked completely before anything is allocated for the
 // payload or any payload byte is decoded, so a truncated, oversized or
 // corrupted message becomes one documented exception, tandem::FrameError,
@@ -21,8 +24,8 @@
 //       20     4  CRC-32C of bytes 0..19, so a corrupted size is caught before
 //                 it is believed
 //
-// 24 bytes keep a payload that follows an 8-byte aligned header 8-byte aligned
-// in shared memory. CRC-32C (Castagnoli) detects every burst error up to 32
+// 24 bytes keep a payload that follows an 8-byte aligned header 8-byte
+// aligned. CRC-32C (Castagnoli) detects every burst error up to 32
 // bits and all 1-3 bit errors at these sizes, and x86-64 computes it with the
 // SSE4.2 crc32 instruction (a portable slicing-by-8 table is the fallback).
 //

@@ -42,7 +42,8 @@
 //                  that library is not loaded there
 //   handed-off     each handed-off parameter's Handoff<T>::send, in order
 //   encoded        write_bytes(encode(tuple of the other parameters)), if any
-// The outer layers provide framing, checksums, the build check (the ids are
+// The outer layers provide the message boundaries (the process pool's ring
+// slots, a Connection's frames, MPI's messages), the build check (the ids are
 // only meaningful between processes running the same build: see
 // check_same_build) and the check that the peer is this program's own parent
 // (launcher.hpp); run_call still trusts no id it reads.
