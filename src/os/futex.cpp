@@ -2,6 +2,7 @@
 #include "tandem/detail/os/futex.hpp"
 
 #include <algorithm>      // std::min
+#include <bit>            // std::endian: where the low half of a 64-bit word is
 #include <cerrno>         // EINTR, ETIMEDOUT
 #include <climits>        // INT_MAX
 #include <ctime>          // timespec
@@ -18,9 +19,13 @@ std::uint32_t* raw(std::atomic<std::uint32_t>& word) noexcept {
     static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
     return reinterpret_cast<std::uint32_t*>(&word);
 }
-}  // namespace
+std::uint32_t* raw_low_half(std::atomic<std::uint64_t>& word) noexcept {
+    static_assert(sizeof(std::atomic<std::uint64_t>) == sizeof(std::uint64_t));
+    static_assert(std::endian::native == std::endian::little || std::endian::native == std::endian::big);
+    return reinterpret_cast<std::uint32_t*>(&word) + (std::endian::native == std::endian::little ? 0 : 1);
+}
 
-bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected, Deadline deadline) noexcept {
+bool wait_on(std::uint32_t* address, std::uint32_t expected, Deadline deadline) noexcept {
     timespec absolute{};
     timespec* timeout = nullptr;
     if (deadline) {
@@ -38,14 +43,27 @@ bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected, Deadli
         absolute.tv_nsec = static_cast<long>(std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - seconds).count());
         timeout = &absolute;
     }
-    const long rc = syscall(SYS_futex, raw(word), FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, expected, timeout,
+    const long rc = syscall(SYS_futex, address, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, expected, timeout,
                             nullptr, FUTEX_BITSET_MATCH_ANY);
     if (rc == -1 && errno == ETIMEDOUT) return Clock::now() < *deadline;
     return true;
 }
 
-void futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept {
-    syscall(SYS_futex, raw(word), FUTEX_WAKE | FUTEX_PRIVATE_FLAG, count, nullptr, nullptr, 0);
+void wake_on(std::uint32_t* address, int count) noexcept {
+    syscall(SYS_futex, address, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, count, nullptr, nullptr, 0);
 }
+}  // namespace
+
+bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected, Deadline deadline) noexcept {
+    return wait_on(raw(word), expected, deadline);
+}
+
+void futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept { wake_on(raw(word), count); }
+
+bool futex_wait(std::atomic<std::uint64_t>& word, std::uint32_t expected, Deadline deadline) noexcept {
+    return wait_on(raw_low_half(word), expected, deadline);
+}
+
+void futex_wake(std::atomic<std::uint64_t>& word, int count) noexcept { wake_on(raw_low_half(word), count); }
 
 }  // namespace tandem::detail

@@ -26,6 +26,12 @@ bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected, Deadli
 /// Wakes up to `count` threads sleeping on `word`.
 void futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept;
 
+/// The same on the low 32 bits of a 64-bit word (a future keeps its status
+/// there and a reference count above): sleeps while they hold `expected`,
+/// whatever happens to the high half.
+bool futex_wait(std::atomic<std::uint64_t>& word, std::uint32_t expected, Deadline deadline) noexcept;
+void futex_wake(std::atomic<std::uint64_t>& word, int count) noexcept;
+
 /// Turns a relative timeout into a deadline, saturating instead of overflowing
 /// for huge durations.
 template <class Rep, class Period>
