@@ -2,6 +2,7 @@
 #include "tandem/detail/thread_pool/scheduler.hpp"
 
 #include <pthread.h>  // pthread_getattr_np: the worker's stack, for the nesting limit
+#include <sched.h>    // sched_yield: idle rounds give the core away
 
 #include <algorithm>  // std::clamp
 #include <chrono>     // search time limit
@@ -30,6 +31,18 @@ constexpr std::uint32_t wake_stop = 4;        // shutdown
 // child runs on another worker sees it finish (a futex wake-up costs ~25 us on
 // these machines), short enough that an idle pool burns nothing measurable.
 constexpr auto search_time = std::chrono::microseconds(50);
+
+/// A fruitless round of a searching or waiting worker: a few pauses at first,
+/// then giving its core away, so that where threads outnumber cores the
+/// thread that submits the work, or runs what we wait for, gets it.
+void idle_round(int round) noexcept {
+    constexpr int pausing_rounds = 32;
+    if (round < pausing_rounds) {
+        for (int i = 0; i < 16; ++i) cpu_relax();
+    } else {
+        sched_yield();
+    }
+}
 
 /// The lowest stack address at which a waiting worker still takes work that
 /// is not its own: half-way down the thread's stack (0 if unknown).
@@ -309,10 +322,10 @@ Runnable* ThreadPoolScheduler::steal(Worker& me) noexcept {
 
 Runnable* ThreadPoolScheduler::search(Worker& me) noexcept {
     const auto give_up = Clock::now() + search_time;
-    for (;;) {
+    for (int round = 0;; ++round) {
         if (Runnable* task = find_task(me)) return task;
         if (stopping_.load(std::memory_order_relaxed) || Clock::now() >= give_up) return nullptr;
-        for (int i = 0; i < 16; ++i) cpu_relax();
+        idle_round(round);
     }
 }
 
@@ -412,6 +425,7 @@ bool ThreadPoolScheduler::help_until(Worker& me, HelpedWait& wait, Deadline dead
     } nested{me};
     const bool may_take_others = me.may_take_others_work();
     std::optional<Clock::time_point> stop_spinning;
+    int idle_rounds = 0;
     for (;;) {
         if (wait.ready()) return true;
         // A timed wait starts no more work once its time is up.
@@ -419,6 +433,7 @@ bool ThreadPoolScheduler::help_until(Worker& me, HelpedWait& wait, Deadline dead
         if (Runnable* task = find_nested_task(me, may_take_others)) {
             task->run();
             stop_spinning.reset();
+            idle_rounds = 0;
             continue;
         }
         const auto now = Clock::now();
@@ -426,10 +441,11 @@ bool ThreadPoolScheduler::help_until(Worker& me, HelpedWait& wait, Deadline dead
         // worker. Spin a while before paying for a sleep and a wake-up.
         if (!stop_spinning) stop_spinning = now + search_time;
         if (now < *stop_spinning && !stopping_.load(std::memory_order_relaxed)) {
-            for (int i = 0; i < 16; ++i) cpu_relax();
+            idle_round(idle_rounds++);
             continue;
         }
         stop_spinning.reset();
+        idle_rounds = 0;
         sleep_helping(me, wait, deadline, may_take_others);
     }
 }
