@@ -16,8 +16,9 @@
 // on only while blocks it handed out are still alive; the last of those, freed
 // on any thread, deletes it. So a future may outlive its pool and its worker,
 // and any number of pools share the same per-thread caches. Each size class
-// keeps at most kCacheBytes per thread; beyond that, frees go back to the
-// system, so a burst of a million futures does not stay cached for ever.
+// keeps at most kCacheBytes per thread — what a burst of a million of the
+// smallest tasks needs, so that the next burst reuses it (oneTBB keeps
+// everything); beyond that, frees go back to the system.
 //
 //     void* memory = allocate_task(sizeof(MyTask));
 //     auto* task = new (memory) MyTask(...);
@@ -32,8 +33,8 @@ namespace tandem::detail {
 
 /// Blocks larger than this come from the system (with the same header).
 inline constexpr std::size_t kLargestCachedTask = 512;
-/// What one thread keeps cached per size class, at most.
-inline constexpr std::size_t kCacheBytes = std::size_t{1} << 20;
+/// What one thread keeps cached per size class, at most (64 MiB).
+inline constexpr std::size_t kCacheBytes = std::size_t{64} << 20;
 /// The alignment of every block (std::max_align_t's).
 inline constexpr std::size_t kTaskAlignment = alignof(std::max_align_t);
 
