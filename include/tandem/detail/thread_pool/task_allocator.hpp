@@ -16,9 +16,10 @@
 // on only while blocks it handed out are still alive; the last of those, freed
 // on any thread, deletes it. So a future may outlive its pool and its worker,
 // and any number of pools share the same per-thread caches. Each size class
-// keeps at most kCacheBytes per thread — what a burst of a million of the
-// smallest tasks needs, so that the next burst reuses it (oneTBB keeps
-// everything); beyond that, frees go back to the system.
+// keeps at most kCacheBytes per thread — what a burst of a million tasks of
+// up to 128 bytes (an empty task with a small capture is 72) needs, so that
+// the next burst reuses it (oneTBB keeps everything); beyond that, frees go
+// back to the system.
 //
 //     void* memory = allocate_task(sizeof(MyTask));
 //     auto* task = new (memory) MyTask(...);
@@ -33,8 +34,8 @@ namespace tandem::detail {
 
 /// Blocks larger than this come from the system (with the same header).
 inline constexpr std::size_t kLargestCachedTask = 512;
-/// What one thread keeps cached per size class, at most (64 MiB).
-inline constexpr std::size_t kCacheBytes = std::size_t{64} << 20;
+/// What one thread keeps cached per size class, at most (128 MiB).
+inline constexpr std::size_t kCacheBytes = std::size_t{128} << 20;
 /// The alignment of every block (std::max_align_t's).
 inline constexpr std::size_t kTaskAlignment = alignof(std::max_align_t);
 
