@@ -9,7 +9,8 @@
 
 int main() {
     using namespace std::chrono_literals;
-    std::vector<tandem::Future<int>> futures(4);
+    std::vector<tandem::Future<int>> futures;
+    for (int i = 0; i < 4; ++i) futures.push_back(tandem::Future<int>::create());  // pending, as Python's Future()
     std::vector<std::thread> threads;
     for (int i = 0; i < 4; ++i) {
         threads.emplace_back([f = futures[static_cast<std::size_t>(i)], i]() mutable {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -18,28 +19,68 @@ using tandem::Future;
 namespace {
 
 Future<int> finished_with(int value) {
-    Future<int> f;
+    auto f = Future<int>::create();
     f.set_result(value);
     return f;
 }
 
 Future<int> failed_with(const std::string& message) {
-    Future<int> f;
+    auto f = Future<int>::create();
     f.set_exception(std::make_exception_ptr(std::runtime_error(message)));
     return f;
 }
 
 Future<int> cancelled_future() {
-    Future<int> f;
+    auto f = Future<int>::create();
     EXPECT_TRUE(f.cancel());
     return f;
 }
 
 }  // namespace
 
-// concurrent.futures: a new Future is pending: not running, not done, not cancelled.
-TEST(Future, NewFutureIsPending) {
+// std::future: a default-constructed Future is empty: no state, valid() false.
+TEST(Future, DefaultConstructedIsEmpty) {
     Future<int> f;
+    EXPECT_FALSE(f.valid());
+    EXPECT_EQ(f.state(), nullptr);
+    EXPECT_EQ(f, Future<int>());  // two empty futures compare equal
+    Future<void> v;
+    EXPECT_FALSE(v.valid());
+}
+
+// tandem: every operation on an empty future throws InvalidStateError, none crashes.
+TEST(Future, EmptyFutureOperationsThrowInvalidStateError) {
+    Future<int> f;
+    EXPECT_THROW(f.done(), tandem::InvalidStateError);
+    EXPECT_THROW(f.running(), tandem::InvalidStateError);
+    EXPECT_THROW(f.cancelled(), tandem::InvalidStateError);
+    EXPECT_THROW(f.cancel(), tandem::InvalidStateError);
+    EXPECT_THROW(f.result(), tandem::InvalidStateError);
+    EXPECT_THROW(f.result(1ms), tandem::InvalidStateError);
+    EXPECT_THROW(Future<int>().result(), tandem::InvalidStateError);
+    EXPECT_THROW(f.exception(), tandem::InvalidStateError);
+    EXPECT_THROW(f.set_result(1), tandem::InvalidStateError);
+    EXPECT_THROW(f.set_exception(std::runtime_error("x")), tandem::InvalidStateError);
+    EXPECT_THROW(f.set_running_or_notify_cancel(), tandem::InvalidStateError);
+    EXPECT_THROW(f.add_done_callback([] {}), tandem::InvalidStateError);
+    EXPECT_THROW(tandem::AnyFuture{f}, tandem::InvalidStateError);
+}
+
+// tandem: an array of empty futures is filled in later, slot by slot (fork-join children).
+TEST(Future, EmptyFutureTakesAStateByAssignment) {
+    std::array<Future<int>, 3> slots;
+    slots[1] = Future<int>::create();
+    EXPECT_FALSE(slots[0].valid());
+    ASSERT_TRUE(slots[1].valid());
+    slots[1].set_result(7);
+    EXPECT_EQ(slots[1].result(), 7);
+    slots[1] = Future<int>();  // back to empty: the state goes with the last reference
+    EXPECT_FALSE(slots[1].valid());
+}
+
+// concurrent.futures: a new Future (Python's Future(), create() here) is pending: not running, not done, not cancelled.
+TEST(Future, NewFutureIsPending) {
+    auto f = Future<int>::create();
     EXPECT_FALSE(f.done());
     EXPECT_FALSE(f.running());
     EXPECT_FALSE(f.cancelled());
@@ -47,7 +88,7 @@ TEST(Future, NewFutureIsPending) {
 
 // concurrent.futures: cancel() on a pending future succeeds; done() and cancelled() become true.
 TEST(Future, CancelPending) {
-    Future<int> f;
+    auto f = Future<int>::create();
     EXPECT_TRUE(f.cancel());
     EXPECT_TRUE(f.cancelled());
     EXPECT_TRUE(f.done());
@@ -56,7 +97,7 @@ TEST(Future, CancelPending) {
 
 // concurrent.futures: a running or finished future cannot be cancelled.
 TEST(Future, CannotCancelRunningOrFinished) {
-    Future<int> running;
+    auto running = Future<int>::create();
     ASSERT_TRUE(running.set_running_or_notify_cancel());
     EXPECT_TRUE(running.running());
     EXPECT_FALSE(running.cancel());
@@ -99,7 +140,7 @@ TEST(Future, CancelledRaisesCancelledError) {
 
 // concurrent.futures: result(timeout) raises TimeoutError when the future stays pending.
 TEST(Future, ResultTimesOut) {
-    Future<int> f;
+    auto f = Future<int>::create();
     const auto start = std::chrono::steady_clock::now();
     EXPECT_THROW(f.result(20ms), tandem::TimeoutError);
     EXPECT_GE(std::chrono::steady_clock::now() - start, 20ms);
@@ -108,7 +149,7 @@ TEST(Future, ResultTimesOut) {
 
 // concurrent.futures: result() blocks until another thread sets the result.
 TEST(Future, ResultWaitsForOtherThread) {
-    Future<int> f;
+    auto f = Future<int>::create();
     std::thread setter([f]() mutable { f.set_result(7); });
     EXPECT_EQ(f.result(10s), 7);
     setter.join();
@@ -116,7 +157,7 @@ TEST(Future, ResultWaitsForOtherThread) {
 
 // concurrent.futures: a thread blocked in result() is woken by cancel() with CancelledError.
 TEST(Future, CancelWakesBlockedResult) {
-    Future<int> f;
+    auto f = Future<int>::create();
     std::atomic<bool> raised{false};
     std::thread waiter([f, &raised] {
         try {
@@ -155,7 +196,7 @@ TEST(Future, SetRunningOrNotifyCancel) {
 
 // concurrent.futures: add_done_callback runs the callback with the future when it completes.
 TEST(Future, DoneCallbackRunsOnCompletion) {
-    Future<int> f;
+    auto f = Future<int>::create();
     int seen = 0;
     f.add_done_callback([&](const Future<int>& done) { seen = done.result(); });
     EXPECT_EQ(seen, 0);
@@ -173,7 +214,7 @@ TEST(Future, DoneCallbackOnDoneFutureRunsImmediately) {
 
 // concurrent.futures: callbacks run in the order added, also on cancel().
 TEST(Future, DoneCallbacksInOrderOnCancel) {
-    Future<int> f;
+    auto f = Future<int>::create();
     std::vector<int> order;
     f.add_done_callback([&] { order.push_back(1); });
     f.add_done_callback([&](const Future<int>& done) {
@@ -194,7 +235,7 @@ TEST(Future, RaisingCallbackIsReportedNotFatal) {
             reported.push_back(ex.what());
         }
     });
-    Future<int> f;
+    auto f = Future<int>::create();
     bool second_ran = false;
     f.add_done_callback([] { throw std::logic_error("callback failed"); });
     f.add_done_callback([&] { second_ran = true; });
@@ -208,7 +249,7 @@ TEST(Future, RaisingCallbackIsReportedNotFatal) {
 
 // The default handler prints to stderr and does not terminate the process.
 TEST(Future, RaisingCallbackDefaultPrints) {
-    Future<int> f;
+    auto f = Future<int>::create();
     f.add_done_callback([] { throw std::runtime_error("printed, not fatal"); });
     testing::internal::CaptureStderr();
     f.set_result(1);
@@ -219,18 +260,18 @@ TEST(Future, RaisingCallbackDefaultPrints) {
 
 // Future<void> carries completion and exceptions only.
 TEST(Future, VoidFuture) {
-    Future<void> f;
+    auto f = Future<void>::create();
     EXPECT_FALSE(f.done());
     f.set_result();
     EXPECT_NO_THROW(f.result());
-    Future<void> g;
+    auto g = Future<void>::create();
     g.set_exception(std::out_of_range("range"));
     EXPECT_THROW(g.result(), std::out_of_range);
 }
 
 // A move-only result moves out of a temporary future.
 TEST(Future, MoveOnlyResult) {
-    Future<std::unique_ptr<int>> f;
+    auto f = Future<std::unique_ptr<int>>::create();
     f.set_result(std::make_unique<int>(4));
     EXPECT_EQ(*f.result(), 4);  // by reference from an lvalue
     std::unique_ptr<int> owned = Future<std::unique_ptr<int>>(f).result();
@@ -239,7 +280,7 @@ TEST(Future, MoveOnlyResult) {
 
 // Copies share one state, like references to one Python object.
 TEST(Future, CopiesShareState) {
-    Future<int> a;
+    auto a = Future<int>::create();
     Future<int> b = a;
     EXPECT_EQ(a, b);
     a.set_result(3);
@@ -251,7 +292,7 @@ TEST(Future, CopiesShareState) {
 // Concurrent setters: exactly one wins, the others get InvalidStateError.
 TEST(Future, ConcurrentSettersOneWins) {
     for (int round = 0; round < 200; ++round) {
-        Future<int> f;
+        auto f = Future<int>::create();
         std::atomic<int> winners{0};
         std::vector<std::thread> setters;
         for (int i = 0; i < 4; ++i) {
@@ -271,7 +312,7 @@ TEST(Future, ConcurrentSettersOneWins) {
 
 // A moved-from future reports the misuse instead of crashing.
 TEST(Future, MovedFromFutureThrows) {
-    Future<int> a;
+    auto a = Future<int>::create();
     Future<int> b = std::move(a);
     EXPECT_FALSE(a.valid());  // NOLINT(bugprone-use-after-move): that is the point
     EXPECT_THROW(a.done(), tandem::InvalidStateError);

@@ -60,6 +60,28 @@ TEST(InjectionQueue, OneSubmitterInOrderThroughTheOverflowAndBack) {
     for (std::size_t i = 0; i < 10; ++i) ASSERT_EQ(static_cast<Item*>(queue.pop(i))->sequence, i);
 }
 
+TEST(InjectionQueue, PushesWhileOverflowedQueueBehindTheOverflowedItems) {
+    // The first pop from the overflow list moves a batch of it back into the
+    // ring; pushes made while anything is still overflowed must come out after
+    // all of it, not in the ring's free cells ahead of it.
+    constexpr std::size_t kFirst = 10'000;   // 4096 in the ring, the rest overflowed
+    constexpr std::size_t kTaken = 5'000;    // drains the ring and part of the overflow
+    constexpr std::size_t kCount = 16'000;
+    std::vector<Item> items = make_items(1, kCount);
+    InjectionQueue queue(1);
+    std::size_t next = 0;
+    for (std::size_t i = 0; i < kFirst; ++i) ASSERT_TRUE(queue.push(&items[i]));
+    for (; next < kTaken; ++next) ASSERT_EQ(static_cast<Item*>(queue.pop(0))->sequence, next);
+    for (std::size_t i = kFirst; i < kCount; ++i) ASSERT_TRUE(queue.push(&items[i]));
+    for (; next < kCount; ++next) {
+        auto* item = static_cast<Item*>(queue.pop(0));
+        ASSERT_NE(item, nullptr);
+        ASSERT_EQ(item->sequence, next);
+    }
+    EXPECT_EQ(queue.pop(0), nullptr);
+    EXPECT_FALSE(queue.maybe_nonempty());
+}
+
 TEST(InjectionQueue, EachSubmittersItemsStayInOrderForOneTaker) {
     constexpr std::size_t kSubmitters = 4;
     constexpr std::size_t kPerSubmitter = 20'000;

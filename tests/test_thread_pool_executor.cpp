@@ -7,8 +7,12 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <latch>
 #include <memory>
@@ -18,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "tandem/detail/thread_pool/task_allocator.hpp"  // live_task_caches: the workers' caches go with the last future
 #include "tandem/threading/thread.hpp"  // current_thread, enumerate: workers are Threads
 #include "tandem/wait.hpp"
 #include "support/gate.hpp"  // Gate, eventually
@@ -29,6 +34,25 @@ using tandem::ThreadPoolExecutor;
 namespace {
 
 int square(int x) { return x * x; }
+
+/// The OS name of a thread of this process.
+std::string os_thread_name(const std::filesystem::path& task) {
+    std::ifstream comm(task / "comm");
+    std::string name;
+    std::getline(comm, name);
+    return name;
+}
+
+/// Threads of this process that the OS lists under another name than the main
+/// thread's: pool workers (named "<prefix>_<n>") that are still exiting. A
+/// sanitizer's own thread, and unnamed threads, carry the main thread's name.
+std::size_t named_os_threads() {
+    const std::string main_name = os_thread_name("/proc/self");
+    std::size_t named = 0;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task"))
+        named += os_thread_name(task.path()) != main_name ? 1 : 0;
+    return named;
+}
 
 using tandem_test::eventually;
 using tandem_test::Gate;
@@ -419,7 +443,7 @@ TEST(ThreadPoolExecutor, NestedWaitRepeated) {
 // tandem: a task waiting in result() on work that runs elsewhere is woken when it completes.
 TEST(ThreadPoolExecutor, NestedWaitOnOutsideFuture) {
     ThreadPoolExecutor pool(1);
-    Future<int> outside;
+    auto outside = Future<int>::create();
     Future<int> waiter = pool.submit([outside] { return outside.result(30s) + 1; });
     std::thread completer([outside]() mutable { outside.set_result(41); });
     EXPECT_EQ(waiter.result(30s), 42);
@@ -429,7 +453,7 @@ TEST(ThreadPoolExecutor, NestedWaitOnOutsideFuture) {
 // tandem: a task waiting in result() with a timeout inside the pool gets TimeoutError.
 TEST(ThreadPoolExecutor, NestedWaitTimeout) {
     ThreadPoolExecutor pool(1);
-    Future<int> never;
+    auto never = Future<int>::create();
     Future<bool> f = pool.submit([never] {
         try {
             never.result(30ms);
@@ -444,7 +468,7 @@ TEST(ThreadPoolExecutor, NestedWaitTimeout) {
 // tandem: a task waiting inside the pool is woken by a cancellation of what it waits on.
 TEST(ThreadPoolExecutor, NestedWaitWokenByCancel) {
     ThreadPoolExecutor pool(1);
-    Future<int> target;
+    auto target = Future<int>::create();
     std::atomic<bool> waiting{false};
     Future<bool> f = pool.submit([target, &waiting] {
         waiting = true;
@@ -458,6 +482,231 @@ TEST(ThreadPoolExecutor, NestedWaitWokenByCancel) {
     ASSERT_TRUE(eventually([&] { return waiting.load(); }));
     target.cancel();
     EXPECT_TRUE(f.result(30s));
+}
+
+// tandem: wait() in a task on its own children, in a one-worker pool, completes: the worker
+// runs the children while it waits (Python deadlocks).
+TEST(ThreadPoolExecutor, WaitOnOwnChildrenInOneWorkerPool) {
+    ThreadPoolExecutor pool(1);
+    Future<int> parent = pool.submit([&pool] {
+        std::vector<Future<int>> children;
+        for (int i = 0; i < 10; ++i) children.push_back(pool.submit(square, i));
+        auto [done, not_done] = tandem::wait(children);
+        int sum = 0;
+        for (const auto& child : done) sum += child.result();
+        return not_done.empty() ? sum : -1;
+    });
+    EXPECT_EQ(parent.result(60s), 285);
+}
+
+// tandem: wait(FIRST_COMPLETED) in a one-worker pool returns once a child has run.
+TEST(ThreadPoolExecutor, WaitFirstCompletedOnOwnChildrenInOneWorkerPool) {
+    ThreadPoolExecutor pool(1);
+    Future<bool> parent = pool.submit([&pool] {
+        std::vector<Future<int>> children;
+        for (int i = 0; i < 5; ++i) children.push_back(pool.submit(square, i));
+        auto [done, not_done] = tandem::wait(children, tandem::FIRST_COMPLETED);
+        return !done.empty() && done.size() + not_done.size() == 5;
+    });
+    EXPECT_TRUE(parent.result(60s));
+}
+
+// tandem: as_completed() in a task on its own children, in a one-worker pool, yields them all.
+TEST(ThreadPoolExecutor, AsCompletedOnOwnChildrenInOneWorkerPool) {
+    ThreadPoolExecutor pool(1);
+    Future<int> parent = pool.submit([&pool] {
+        std::vector<Future<int>> children;
+        for (int i = 0; i < 10; ++i) children.push_back(pool.submit(square, i));
+        int sum = 0;
+        for (const Future<int>& child : tandem::as_completed(children)) sum += child.result();
+        return sum;
+    });
+    EXPECT_EQ(parent.result(60s), 285);
+}
+
+// tandem: recursive fan-out whose parents wait with wait() and as_completed() by turns,
+// four levels deep, on one worker.
+namespace {
+long fan_out(ThreadPoolExecutor& pool, int depth) {
+    if (depth == 0) return 1;
+    std::vector<Future<long>> children;
+    for (int i = 0; i < 4; ++i) children.push_back(pool.submit(fan_out, std::ref(pool), depth - 1));
+    long leaves = 0;
+    if (depth % 2 == 0) {
+        for (const auto& child : tandem::wait(children).done) leaves += child.result();
+    } else {
+        for (const Future<long>& child : tandem::as_completed(children)) leaves += child.result();
+    }
+    return leaves;
+}
+}  // namespace
+TEST(ThreadPoolExecutor, RecursiveWaitAndAsCompletedInOneWorkerPool) {
+    ThreadPoolExecutor pool(1);
+    EXPECT_EQ(pool.submit(fan_out, std::ref(pool), 4).result(60s), 256);
+}
+
+// tandem: a worker waiting in wait() on work that completes elsewhere sleeps and is woken.
+TEST(ThreadPoolExecutor, WaitInWorkerWokenByOutsideCompletion) {
+    ThreadPoolExecutor pool(1);
+    auto outside = Future<int>::create();
+    std::atomic<bool> waiting{false};
+    Future<std::size_t> waiter = pool.submit([outside, &waiting] {
+        waiting = true;
+        return tandem::wait(std::vector{outside}, 30s).done.size();
+    });
+    ASSERT_TRUE(eventually([&] { return waiting.load(); }));
+    std::this_thread::yield();
+    outside.set_result(1);
+    EXPECT_EQ(waiter.result(30s), 1u);
+}
+
+// tandem: a worker iterating as_completed() over work that completes elsewhere is woken.
+TEST(ThreadPoolExecutor, AsCompletedInWorkerWokenByOutsideCompletion) {
+    ThreadPoolExecutor pool(1);
+    std::vector<Future<int>> outside{Future<int>::create(), Future<int>::create()};
+    std::atomic<bool> waiting{false};
+    Future<int> waiter = pool.submit([outside, &waiting] {
+        waiting = true;
+        int sum = 0;
+        for (const Future<int>& f : tandem::as_completed(outside, 30s)) sum += f.result();
+        return sum;
+    });
+    ASSERT_TRUE(eventually([&] { return waiting.load(); }));
+    std::thread completer([outside]() mutable {
+        outside[1].set_result(2);
+        outside[0].set_result(1);
+    });
+    EXPECT_EQ(waiter.result(30s), 3);
+    completer.join();
+}
+
+// concurrent.futures: wait() and as_completed() with a timeout in a worker time out as elsewhere.
+TEST(ThreadPoolExecutor, WaitAndAsCompletedInWorkerTimeOut) {
+    ThreadPoolExecutor pool(1);
+    auto never = Future<int>::create();
+    Future<bool> f = pool.submit([never] {
+        const bool waited = tandem::wait(std::vector{never}, 30ms).not_done.size() == 1;
+        try {
+            for (const auto& done : tandem::as_completed(std::vector{never}, 30ms)) static_cast<void>(done);
+            return false;
+        } catch (const tandem::TimeoutError&) {
+            return waited;
+        }
+    });
+    EXPECT_TRUE(f.result(30s));
+}
+
+// tandem: a wide, deep fork-join tree (nested waits inside waits on two workers) completes:
+// a waiting worker takes others' work only while less than half its stack is used.
+namespace {
+std::uint64_t tree_sum(ThreadPoolExecutor& pool, std::uint64_t first, std::uint64_t leaves) {
+    if (leaves == 1) return first;
+    std::array<Future<std::uint64_t>, 10> children;
+    for (std::uint64_t i = 0; i < 10; ++i)
+        children[i] = pool.submit(tree_sum, std::ref(pool), first + i * (leaves / 10), leaves / 10);
+    std::uint64_t sum = 0;
+    for (const auto& child : children) sum += child.result();
+    return sum;
+}
+}  // namespace
+TEST(ThreadPoolExecutor, DeepFanOutTreeCompletes) {
+    ThreadPoolExecutor pool(2);
+    constexpr std::uint64_t leaves = 100'000;
+    EXPECT_EQ(pool.submit(tree_sum, std::ref(pool), 0, leaves).result(120s), leaves * (leaves - 1) / 2);
+}
+
+// tandem: a waiting worker takes queued work, which may wait in turn, nesting on its stack;
+// past half of its stack it takes only its own children. Here every task waits briefly on
+// a future that never completes, with 4 KiB of stack of its own: without that limit the
+// worker's nesting would overflow its stack long before 10k tasks; with it, they all
+// time out and finish.
+namespace {
+bool wait_in_a_big_frame(const Future<int>& never) {
+    volatile char frame[4096];
+    frame[0] = 1;
+    const bool timed_out = tandem::wait(std::vector{never}, 20ms).done.empty();
+    return timed_out && frame[0] == 1;
+}
+}  // namespace
+TEST(ThreadPoolExecutor, NestedWaitsStopTakingOthersWorkPastHalfTheStack) {
+    ThreadPoolExecutor pool(1);
+    const auto never = Future<int>::create();
+    constexpr int tasks = 10'000;
+    std::vector<Future<bool>> waits;
+    waits.reserve(tasks);
+    for (int i = 0; i < tasks; ++i) waits.push_back(pool.submit(wait_in_a_big_frame, never));
+    int timed_out = 0;
+    for (const auto& f : waits) timed_out += f.result(120s) ? 1 : 0;
+    EXPECT_EQ(timed_out, tasks);
+}
+
+// tandem: once a pool runs a task, only the pool completes its future: set_result() by hand
+// raises InvalidStateError (Python lets it win and breaks the worker instead).
+TEST(ThreadPoolExecutor, SetResultOnRunningTaskIsInvalidState) {
+    Gate gate;
+    ThreadPoolExecutor pool(1);
+    const auto open_gate = gate.opener();
+    Future<int> f = pool.submit([&gate] {
+        gate.wait();
+        return 1;
+    });
+    ASSERT_TRUE(eventually([&] { return f.running(); }));
+    EXPECT_THROW(f.set_result(2), tandem::InvalidStateError);
+    EXPECT_THROW(f.set_exception(std::runtime_error("by hand")), tandem::InvalidStateError);
+    gate.open();
+    EXPECT_EQ(f.result(30s), 1);
+}
+
+// tandem: futures of tasks that workers submitted outlive the pool and its workers; the
+// workers' task caches go once the last of those futures does.
+TEST(ThreadPoolExecutor, ChildFuturesOutliveThePool) {
+    // This thread's own cache first, and earlier tests' workers gone (their
+    // caches with them), so that only this pool's workers' come and go below.
+    tandem::detail::deallocate_task(tandem::detail::allocate_task(8), 8);
+    ASSERT_TRUE(eventually([] { return named_os_threads() == 0; }));
+    const std::size_t caches_before = tandem::detail::live_task_caches();
+    std::vector<Future<int>> children;
+    {
+        ThreadPoolExecutor pool(2);
+        children = pool.submit([&pool] {
+                           std::vector<Future<int>> made;
+                           for (int i = 0; i < 100; ++i) made.push_back(pool.submit(square, i));
+                           return made;
+                       })
+                       .result(30s);
+    }
+    EXPECT_GT(tandem::detail::live_task_caches(), caches_before);  // held by the children's states
+    int sum = 0;
+    for (const auto& child : children) sum += child.result(30s);
+    EXPECT_EQ(sum, 328350);
+    children.clear();
+    // join() returns once a worker's target has (Python's); its thread-exit
+    // hooks, which retire its cache, may run a moment later.
+    EXPECT_TRUE(eventually([&] { return tandem::detail::live_task_caches() == caches_before; }));
+}
+
+// tandem: many pools at once, tasks of each submitting to the next, their futures dropped on
+// other threads than the ones that made them: every result arrives, no cache leaks.
+TEST(ThreadPoolExecutor, ManyPoolsShareTheTaskCaches) {
+    constexpr std::size_t count = 12;
+    std::vector<std::unique_ptr<ThreadPoolExecutor>> pools;
+    for (std::size_t i = 0; i < count; ++i) pools.push_back(std::make_unique<ThreadPoolExecutor>(2));
+    std::vector<Future<long>> outer;
+    for (std::size_t i = 0; i < count; ++i) {
+        ThreadPoolExecutor& next = *pools[(i + 1) % count];
+        outer.push_back(pools[i]->submit([&next, i] {
+            std::vector<Future<long>> inner;
+            for (long k = 0; k < 50; ++k) inner.push_back(next.submit([k, i] { return k + static_cast<long>(i); }));
+            long sum = 0;
+            for (const auto& f : inner) sum += f.result();
+            return sum;
+        }));
+    }
+    long total = 0;
+    for (const auto& f : outer) total += f.result(60s);
+    EXPECT_EQ(total, static_cast<long>(count) * 1225 + 50 * static_cast<long>(count * (count - 1) / 2));
+    outer.clear();
+    pools.clear();
 }
 
 // concurrent.futures: wait() and as_completed() work on pool futures, also mixed across executors.

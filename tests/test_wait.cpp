@@ -20,17 +20,17 @@ using tandem::ReturnWhen;
 namespace {
 
 Future<int> successful() {
-    Future<int> f;
+    auto f = Future<int>::create();
     f.set_result(42);
     return f;
 }
 Future<int> failed() {
-    Future<int> f;
+    auto f = Future<int>::create();
     f.set_exception(std::runtime_error("failed"));
     return f;
 }
 Future<int> cancelled() {
-    Future<int> f;
+    auto f = Future<int>::create();
     f.cancel();
     return f;
 }
@@ -40,9 +40,14 @@ Future<int> cancelled_and_notified() {
     return f;
 }
 Future<int> running() {
-    Future<int> f;
+    auto f = Future<int>::create();
     f.set_running_or_notify_cancel();
     return f;
+}
+std::vector<Future<int>> pending(std::size_t count) {
+    std::vector<Future<int>> futures;
+    for (std::size_t i = 0; i < count; ++i) futures.push_back(Future<int>::create());
+    return futures;
 }
 
 template <class F>
@@ -70,7 +75,7 @@ private:
 
 // concurrent.futures: wait(FIRST_COMPLETED) returns as soon as one future finishes.
 TEST(Wait, FirstCompleted) {
-    Future<int> f1;
+    auto f1 = Future<int>::create();
     Future<int> f2 = running();
     LateSetter setter(f1);
     auto [done, not_done] = tandem::wait(std::vector{f1, f2}, 30s, ReturnWhen::FirstCompleted);
@@ -91,7 +96,7 @@ TEST(Wait, FirstCompletedSomeAlreadyCompleted) {
 
 // concurrent.futures: wait(FIRST_EXCEPTION) returns on the first failure.
 TEST(Wait, FirstException) {
-    Future<int> ok = successful(), pending_a, pending_b = running();
+    Future<int> ok = successful(), pending_a = Future<int>::create(), pending_b = running();
     LateSetter setter(pending_a, /*fail=*/true);
     auto result = tandem::wait(std::vector{ok, pending_a, pending_b}, 30s, ReturnWhen::FirstException);
     EXPECT_TRUE(contains(result.done, ok));
@@ -110,7 +115,7 @@ TEST(Wait, FirstExceptionAlreadyFailed) {
 
 // concurrent.futures: FIRST_EXCEPTION without any failure waits for all.
 TEST(Wait, FirstExceptionNoneFailedWaitsForAll) {
-    Future<int> a = successful(), b;
+    Future<int> a = successful(), b = Future<int>::create();
     LateSetter setter(b);
     auto result = tandem::wait(std::vector{a, b}, 30s, ReturnWhen::FirstException);
     EXPECT_EQ(result.done.size(), 2u);
@@ -119,7 +124,7 @@ TEST(Wait, FirstExceptionNoneFailedWaitsForAll) {
 
 // concurrent.futures: ALL_COMPLETED waits for every future.
 TEST(Wait, AllCompleted) {
-    Future<int> a = successful(), b = cancelled_and_notified(), c = failed(), d;
+    Future<int> a = successful(), b = cancelled_and_notified(), c = failed(), d = Future<int>::create();
     LateSetter setter(d);
     auto result = tandem::wait(std::vector{a, b, c, d}, 30s);
     EXPECT_EQ(result.done.size(), 4u);
@@ -158,8 +163,8 @@ TEST(Wait, DuplicatesCountOnce) {
 
 // Futures of different result types are waited on together through AnyFuture.
 TEST(Wait, MixedTypes) {
-    Future<int> i;
-    Future<std::string> s;
+    auto i = Future<int>::create();
+    auto s = Future<std::string>::create();
     s.set_result("x");
     auto result = tandem::wait(std::vector<AnyFuture>{i, s}, 0ms);
     ASSERT_EQ(result.done.size(), 1u);
@@ -170,7 +175,7 @@ TEST(Wait, MixedTypes) {
 // concurrent.futures: as_completed yields done futures first, then each as it completes.
 TEST(AsCompleted, YieldsAsTheyComplete) {
     Future<int> done_first = successful();
-    Future<int> late;
+    auto late = Future<int>::create();
     std::vector<Future<int>> seen;
     std::thread setter;
     for (const Future<int>& f : tandem::as_completed(std::vector{late, done_first}, 30s)) {
@@ -199,7 +204,7 @@ TEST(AsCompleted, ZeroTimeout) {
 
 // concurrent.futures: as_completed yields duplicates once.
 TEST(AsCompleted, Duplicates) {
-    Future<int> a = successful(), b;
+    Future<int> a = successful(), b = Future<int>::create();
     LateSetter setter(b);
     int count = 0;
     for (const Future<int>& f : tandem::as_completed(std::vector{a, a, b, b})) {
@@ -211,7 +216,7 @@ TEST(AsCompleted, Duplicates) {
 
 // concurrent.futures: the timeout is measured from the call, not per future.
 TEST(AsCompleted, TimeoutFromCall) {
-    Future<int> never;
+    auto never = Future<int>::create();
     const auto start = std::chrono::steady_clock::now();
     auto range = tandem::as_completed(std::vector{never}, 40ms);
     EXPECT_THROW(range.begin(), tandem::TimeoutError);
@@ -220,7 +225,7 @@ TEST(AsCompleted, TimeoutFromCall) {
 
 // Leaving the loop early unregisters the waiter: completing later is harmless.
 TEST(AsCompleted, EarlyExitUnregisters) {
-    Future<int> a = successful(), b;
+    Future<int> a = successful(), b = Future<int>::create();
     {
         auto range = tandem::as_completed(std::vector{a, b});
         auto it = range.begin();
@@ -232,7 +237,7 @@ TEST(AsCompleted, EarlyExitUnregisters) {
 
 // Many completions racing with one consumer: every future is yielded exactly once.
 TEST(AsCompleted, ManyConcurrentCompletions) {
-    std::vector<Future<int>> futures(500);
+    std::vector<Future<int>> futures = pending(500);
     std::thread setter([futures]() mutable {
         for (std::size_t i = 0; i < futures.size(); ++i) futures[i].set_result(static_cast<int>(i));
     });
@@ -253,7 +258,7 @@ TEST(AsCompleted, ManyConcurrentCompletions) {
 // the futures it watched and unregistered from them at the end, after the
 // last reference to the yielded ones had gone (heap-use-after-free).
 TEST(AsCompleted, CallerDropsTheFuturesWhileIterating) {
-    std::vector<Future<int>> futures(4);
+    std::vector<Future<int>> futures = pending(4);
     auto range = tandem::as_completed(futures, 30s);
     // The caller keeps a future only until it has completed it.
     const auto complete_next = [&futures](int value) {
@@ -275,7 +280,7 @@ TEST(AsCompleted, CallerDropsTheFuturesWhileIterating) {
 // ones it still watches stay alive until it has unregistered from them; the
 // ones it yielded may already be gone.
 TEST(AsCompleted, RangeDroppedHalfWayAfterTheCallerDroppedEverything) {
-    std::vector<Future<int>> futures(4);
+    std::vector<Future<int>> futures = pending(4);
     {
         auto range = tandem::as_completed(futures, 30s);
         futures[0].set_result(0);
@@ -289,4 +294,11 @@ TEST(AsCompleted, RangeDroppedHalfWayAfterTheCallerDroppedEverything) {
         third.set_result(2);  // completed, collected, never yielded
         third = successful();
     }
+}
+
+// tandem: wait() and as_completed() over an empty future throw InvalidStateError up front.
+TEST(Wait, EmptyFutureIsInvalidState) {
+    std::vector<Future<int>> futures{successful(), Future<int>()};
+    EXPECT_THROW(tandem::wait(futures, 1s), tandem::InvalidStateError);
+    EXPECT_THROW(tandem::as_completed(futures, 1s), tandem::InvalidStateError);
 }

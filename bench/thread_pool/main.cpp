@@ -7,7 +7,12 @@
 //   (e) CPU burned by an idle pool        (f) recursive fork-join (tandem, TBB)
 //   (g) empty tasks from 4 submitters
 //
-//     bench_thread_pool [--threads N] [--reps N] [--quick] [--only LETTERS] [--json FILE]
+// and the classic fork-join workloads of issue 12 (fork_join.hpp), each
+// parent task waiting for its children inside the pool (tandem, TBB):
+//
+//   (h) nqueens   (i) skynet, 10-way fan-out   (j) blocked matmul
+//
+//     bench_thread_pool [--threads N] [--reps N] [--quick] [--only LETTERS] [--peers NAMES] [--json FILE]
 //
 // Every figure is the median of --reps repetitions (pooled samples for (c)).
 // Repetitions interleave the peers, starting with a different one each time,
@@ -25,6 +30,7 @@
 #include <cstring>     // strcmp
 #include <filesystem>  // listing /proc/self/task
 #include <functional>  // peer factories
+#include <limits>      // NaN fill for matmul
 #include <optional>    // figures a peer does not offer
 #include <set>         // thread ids
 #include <string>      // titles, notes
@@ -46,7 +52,8 @@ struct Options {
     std::size_t threads = std::max(1U, std::thread::hardware_concurrency());
     int reps = 5;
     bool quick = false;
-    std::string only = "abcdefg";
+    std::string only = "abcdefghij";
+    std::string peers;  // empty: every peer built in
     std::string json;
 };
 
@@ -58,10 +65,13 @@ struct Sizes {
     std::size_t submitters;   // (g)
     int fib_n;
     int fib_cutoff;
+    int queens;
+    std::uint64_t skynet_leaves;  // a power of ten
+    std::size_t matmul_n;         // a power of two
 };
 
-constexpr Sizes full_sizes{1'000'000, 100'000, 10'000'000, 10'000, 4, 35, 12};
-constexpr Sizes quick_sizes{200'000, 20'000, 2'000'000, 10'000, 4, 32, 12};
+constexpr Sizes full_sizes{1'000'000, 100'000, 10'000'000, 10'000, 4, 35, 12, 13, 10'000'000, 1024};
+constexpr Sizes quick_sizes{200'000, 20'000, 2'000'000, 10'000, 4, 32, 12, 11, 1'000'000, 512};
 
 constexpr std::size_t warm_tasks = 20'000;         // ~1 us each: a pool's warm-up, and its work before (e)
 constexpr auto settle_time = std::chrono::milliseconds(10);
@@ -69,11 +79,13 @@ constexpr auto idle_window = std::chrono::seconds(1);
 
 [[noreturn]] void usage(int status) {
     std::fprintf(status == 0 ? stdout : stderr,
-                 "usage: bench_thread_pool [--threads N] [--reps N] [--quick] [--only LETTERS] [--json FILE]\n"
+                 "usage: bench_thread_pool [--threads N] [--reps N] [--quick] [--only LETTERS] [--peers NAMES]\n"
+                 "                         [--json FILE]\n"
                  "  --threads N    workers in every pool (default: hardware threads)\n"
                  "  --reps N       repetitions per workload, median reported (default 5; --quick: 3)\n"
                  "  --quick        smaller sizes for a CI-sized run (200k tasks instead of 1M)\n"
                  "  --only LETTERS run only these workloads, e.g. --only ace\n"
+                 "  --peers NAMES  run only these peers, e.g. --peers tandem,tbb (ratios need tandem)\n"
                  "  --json FILE    also write the results as JSON\n");
     std::exit(status);
 }
@@ -107,6 +119,8 @@ Options parse(int argc, char** argv) {
             options.quick = true;
         } else if (arg == "--only") {
             options.only = value();
+        } else if (arg == "--peers") {
+            options.peers = value();
         } else if (arg == "--json") {
             options.json = value();
         } else if (arg == "--help" || arg == "-h") {
@@ -239,11 +253,16 @@ struct PeerEntry {
     std::unique_ptr<Peer> peer;
 };
 
+/// Peers are compared with tandem, which comes first when it runs at all.
+bool has_tandem(const std::vector<PeerEntry>& peers) {
+    return !peers.empty() && std::strcmp(peers[0].name, "tandem") == 0;
+}
+
 void print_row(const Row& row, const std::vector<PeerEntry>& peers) {
     char label[64];
     std::snprintf(label, sizeof label, "(%c) %s", row.id, row.title.c_str());
-    std::printf("%-36s", label);
-    const std::optional<Figure>& tandem = row.figures[0];
+    std::printf("%-44s", label);
+    const std::optional<Figure>& tandem = has_tandem(peers) ? row.figures[0] : std::nullopt;
     for (std::size_t k = 0; k < peers.size(); ++k) {
         std::printf("%s%s ", k == 0 ? "" : " | ", peers[k].name);
         const std::optional<Figure>& figure = row.figures[k];
@@ -295,7 +314,8 @@ void write_json(const std::string& path, const Options& options, const Sizes& si
                 std::fprintf(out, "%s%.6g", i ? ", " : "", figure->samples[i]);
             std::fprintf(out, "]");
             for (const auto& [key, value] : figure->extra) std::fprintf(out, ", \"%s\": %.6g", key.c_str(), value);
-            const auto ratio = advantage(row.unit, row.figures[0] ? row.figures[0]->value : 0, figure->value);
+            const bool compared = has_tandem(peers) && row.figures[0];
+            const auto ratio = advantage(row.unit, compared ? row.figures[0]->value : 0, figure->value);
             if (k > 0 && ratio) std::fprintf(out, ", \"tandem_advantage\": %.4g", *ratio);
             std::fprintf(out, "}");
         }
@@ -333,6 +353,25 @@ std::vector<std::optional<Figure>> figures_of(const std::vector<std::vector<doub
         }
     }
     return figures;
+}
+
+/// A fork-join workload timed in ms: `run(peer)` returns the peer's result, or
+/// nothing if the peer does not offer the workload; `check(result)` must hold,
+/// or the run stops, naming `what` was wrong.
+template <class Run, class Check>
+std::vector<std::optional<Figure>> time_fork_join(std::vector<PeerEntry>& peers, int reps, const char* what, Run run,
+                                                  Check check) {
+    return figures_of(repeat(peers, reps, [&](Peer& peer, std::size_t k) -> std::optional<double> {
+        const auto start = Clock::now();
+        const auto result = run(peer);
+        const double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+        if (!result) return std::nullopt;
+        if (!check(*result)) {
+            std::fprintf(stderr, "\n%s: wrong %s result\n", peers[k].name, what);
+            std::exit(1);
+        }
+        return elapsed;
+    }));
 }
 
 /// (e): each peer gets a fresh pool, alone in the process but for TBB's global
@@ -382,6 +421,16 @@ int run(const Options& options) {
     peers.push_back({"asio", make_asio_peer, nullptr});
 #endif
     peers.push_back({"textbook", make_textbook_peer, nullptr});
+    if (!options.peers.empty()) {
+        std::erase_if(peers, [&](const PeerEntry& entry) {
+            const std::string list = "," + options.peers + ",";
+            return list.find("," + std::string(entry.name) + ",") == std::string::npos;
+        });
+        if (peers.empty()) {
+            std::fprintf(stderr, "bench_thread_pool: --peers %s names no peer built here\n", options.peers.c_str());
+            return 2;
+        }
+    }
     const auto wanted = [&](char id) { return options.only.find(id) != std::string::npos; };
     const auto progress = [](char id) { std::fprintf(stderr, " %c", id); };
 
@@ -481,16 +530,9 @@ int run(const Options& options) {
     if (wanted('f')) {
         progress('f');
         const std::uint64_t expected = serial_fib(sizes.fib_n);
-        auto samples = repeat(peers, options.reps, [&](Peer& peer, std::size_t k) -> std::optional<double> {
-            std::optional<std::uint64_t> result;
-            const double elapsed = seconds([&] { result = peer.fib(sizes.fib_n, sizes.fib_cutoff); });
-            if (!result) return std::nullopt;
-            if (*result != expected) {
-                std::fprintf(stderr, "\n%s: wrong Fibonacci result\n", peers[k].name);
-                std::exit(1);
-            }
-            return elapsed * 1e3;
-        });
+        auto figures = time_fork_join(
+            peers, options.reps, "Fibonacci", [&](Peer& peer) { return peer.fib(sizes.fib_n, sizes.fib_cutoff); },
+            [&](std::uint64_t result) { return result == expected; });
         // Tasks: one per call at or above the cutoff.
         std::vector<std::uint64_t> calls(static_cast<std::size_t>(sizes.fib_n) + 1, 0);
         for (int n = sizes.fib_cutoff; n <= sizes.fib_n; ++n)
@@ -498,7 +540,7 @@ int run(const Options& options) {
         char title[64];
         std::snprintf(title, sizeof title, "fork-join fib(%d), %lluk tasks", sizes.fib_n,
                       static_cast<unsigned long long>(calls.back() / 1000));
-        rows.push_back({'f', title, Unit::milliseconds, figures_of(samples)});
+        rows.push_back({'f', title, Unit::milliseconds, std::move(figures)});
     }
     if (wanted('g')) {
         progress('g');
@@ -508,6 +550,52 @@ int run(const Options& options) {
         char title[64];
         std::snprintf(title, sizeof title, "empty tasks, %zu submitters", sizes.submitters);
         rows.push_back({'g', title, Unit::rate, figures_of(samples)});
+    }
+    if (wanted('h')) {
+        progress('h');
+        auto figures = time_fork_join(
+            peers, options.reps, "nqueens", [&](Peer& peer) { return peer.nqueens(sizes.queens); },
+            [&](std::uint64_t result) { return result == nqueens_expected(sizes.queens); });
+        char title[64];
+        std::snprintf(title, sizeof title, "fork-join nqueens(%d), %.2fM tasks", sizes.queens,
+                      static_cast<double>(nqueens_tasks(sizes.queens)) / 1e6);
+        rows.push_back({'h', title, Unit::milliseconds, std::move(figures)});
+    }
+    if (wanted('i')) {
+        progress('i');
+        auto figures = time_fork_join(
+            peers, options.reps, "skynet", [&](Peer& peer) { return peer.skynet(sizes.skynet_leaves); },
+            [&](std::uint64_t result) { return result == skynet_expected(sizes.skynet_leaves); });
+        char title[64];
+        std::snprintf(title, sizeof title, "fork-join skynet, %.1fM tasks, %llu-way",
+                      static_cast<double>(skynet_tasks(sizes.skynet_leaves)) / 1e6,
+                      static_cast<unsigned long long>(kSkynetFanOut));
+        rows.push_back({'i', title, Unit::milliseconds, std::move(figures)});
+    }
+    if (wanted('j')) {
+        progress('j');
+        const std::size_t n = sizes.matmul_n;
+        std::vector<float> a = matmul_input(n, 1);
+        std::vector<float> b = matmul_input(n, 3);
+        const std::vector<float> expected = matmul_expected(a, b, n);
+        // Filled with NaN before each run, so that a peer cannot pass on the
+        // previous one's product.
+        std::vector<float> c(n * n, std::numeric_limits<float>::quiet_NaN());
+        auto figures = time_fork_join(
+            peers, options.reps, "matmul",
+            [&](Peer& peer) {
+                return peer.matmul({a.data(), n, n}, {b.data(), n, n}, {c.data(), n, n}) ? std::optional(true)
+                                                                                        : std::nullopt;
+            },
+            [&](bool) {
+                const bool right = c == expected;
+                std::fill(c.begin(), c.end(), std::numeric_limits<float>::quiet_NaN());
+                return right;
+            });
+        char title[64];
+        std::snprintf(title, sizeof title, "fork-join matmul %zux%zu, %lluk tasks", n, n,
+                      static_cast<unsigned long long>(matmul_tasks(n) / 1000));
+        rows.push_back({'j', title, Unit::milliseconds, std::move(figures)});
     }
     std::fprintf(stderr, "\n");
 

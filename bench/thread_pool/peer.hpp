@@ -9,6 +9,9 @@
 //
 //     std::unique_ptr<Peer> peer = make_tandem_peer(2);
 //     peer->run_tasks(1'000'000, 0);   // (a): a million empty tasks, all awaited
+//
+// The fork-join workloads (f), (h), (i), (j) share their serial parts
+// (fork_join.hpp); only peers whose tasks can wait on other tasks offer them.
 #pragma once
 
 #include <cstddef>   // std::size_t
@@ -19,6 +22,8 @@
 #include <span>      // map output, round-trip samples
 #include <thread>    // submitter threads
 #include <vector>    // submitter threads
+
+#include "fork_join.hpp"  // the serial parts of the fork-join workloads
 
 namespace tandem_bench {
 
@@ -34,11 +39,6 @@ constexpr std::uint64_t mix(std::uint64_t x) noexcept {
     x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
     x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
     return x ^ (x >> 31);
-}
-
-/// Fibonacci below the fork-join cutoff, computed in the calling task.
-constexpr std::uint64_t serial_fib(int n) noexcept {
-    return n < 2 ? static_cast<std::uint64_t>(n) : serial_fib(n - 1) + serial_fib(n - 2);
 }
 
 /// Runs `body(index)` on `count` new threads released together, and returns
@@ -89,6 +89,20 @@ public:
     /// parent waiting for its child inside the pool. Empty for peers whose
     /// tasks cannot wait on other tasks without blocking a worker.
     virtual std::optional<std::uint64_t> fib(int /*n*/, int /*cutoff*/) { return std::nullopt; }
+
+    /// (h): the solutions of n-queens, a task per valid partial placement
+    /// (queen_fits), each parent waiting for its children. Empty as for fib.
+    virtual std::optional<std::uint64_t> nqueens(int /*n*/) { return std::nullopt; }
+
+    /// (i): skynet: the sum of the leaf numbers 0 .. leaves-1 (a power of
+    /// ten), each node a task that fans out to kSkynetFanOut children and
+    /// waits for them. Empty as for fib.
+    virtual std::optional<std::uint64_t> skynet(std::uint64_t /*leaves*/) { return std::nullopt; }
+
+    /// (j): c = a x b for n x n row-major matrices (n a power of two), by
+    /// quadrant_round() in two rounds of four products, three of them tasks,
+    /// down to kMatmulBlock. Returns false for peers that do not offer it.
+    virtual bool matmul(MatrixBlock /*a*/, MatrixBlock /*b*/, MatrixBlock /*c*/) { return false; }
 };
 
 std::unique_ptr<Peer> make_tandem_peer(std::size_t threads);

@@ -10,7 +10,9 @@
 #include <oneapi/tbb/task_arena.h>      // the fixed thread count
 #include <oneapi/tbb/task_group.h>      // tasks and waiting
 
+#include <array>   // a fork-join task's children's results
 #include <chrono>  // round-trip timing
+#include <numeric> // summing the children's results
 
 #include "peer.hpp"  // the workloads
 
@@ -19,7 +21,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The canonical TBB fork-join: one child as a task, the other inline.
+// The canonical TBB fork-join: one child as a task, the other inline; the
+// other workloads as a oneTBB user writes them, one task_group per parent.
 std::uint64_t fib(int n, int cutoff) {
     if (n < cutoff) return serial_fib(n);
     std::uint64_t left = 0;
@@ -28,6 +31,43 @@ std::uint64_t fib(int n, int cutoff) {
     const std::uint64_t right = fib(n - 2, cutoff);
     group.wait();  // runs tasks while it waits
     return left + right;
+}
+
+std::uint64_t nqueens(Board board, int row, int n) {
+    if (row == n) return 1;
+    std::array<std::uint64_t, kMaxQueens> solutions{};
+    tbb::task_group group;
+    for (int column = 0; column < n; ++column) {
+        board[static_cast<std::size_t>(row)] = static_cast<std::int8_t>(column);
+        if (!queen_fits(board, row)) continue;
+        group.run([&solutions, board, row, n, column] {
+            solutions[static_cast<std::size_t>(column)] = nqueens(board, row + 1, n);
+        });
+    }
+    group.wait();
+    return std::accumulate(solutions.begin(), solutions.end(), std::uint64_t{0});
+}
+
+std::uint64_t skynet(std::uint64_t first, std::uint64_t leaves) {
+    if (leaves == 1) return first;
+    const std::uint64_t each = leaves / kSkynetFanOut;
+    std::array<std::uint64_t, kSkynetFanOut> sums{};
+    tbb::task_group group;
+    for (std::uint64_t i = 0; i < kSkynetFanOut; ++i)
+        group.run([&sums, i, first = first + i * each, each] { sums[i] = skynet(first, each); });
+    group.wait();
+    return std::accumulate(sums.begin(), sums.end(), std::uint64_t{0});
+}
+
+void matmul(MatrixBlock a, MatrixBlock b, MatrixBlock c, bool add) {
+    if (c.n <= kMatmulBlock) return multiply_block(a, b, c, add);
+    for (std::size_t round = 0; round < 2; ++round) {
+        const auto products = quadrant_round(a, b, c, add, round);
+        tbb::task_group group;
+        for (std::size_t i = 0; i < 3; ++i) group.run([p = products[i]] { matmul(p.a, p.b, p.c, p.add); });
+        matmul(products[3].a, products[3].b, products[3].c, products[3].add);
+        group.wait();
+    }
 }
 
 class TbbPeer final : public Peer {
@@ -90,6 +130,19 @@ public:
 
     std::optional<std::uint64_t> fib(int n, int cutoff) override {
         return arena_.execute([n, cutoff] { return tandem_bench::fib(n, cutoff); });
+    }
+
+    std::optional<std::uint64_t> nqueens(int n) override {
+        return arena_.execute([n] { return tandem_bench::nqueens(Board{}, 0, n); });
+    }
+
+    std::optional<std::uint64_t> skynet(std::uint64_t leaves) override {
+        return arena_.execute([leaves] { return tandem_bench::skynet(0, leaves); });
+    }
+
+    bool matmul(MatrixBlock a, MatrixBlock b, MatrixBlock c) override {
+        arena_.execute([a, b, c] { tandem_bench::matmul(a, b, c, false); });
+        return true;
     }
 
 private:

@@ -11,10 +11,22 @@
 //     int v = f.result();                                  // 42, or rethrows
 //     f.result(std::chrono::milliseconds(5));               // TimeoutError if late
 //
-// As in Python, a default-constructed Future is a fresh pending future that an
-// executor implementation (or a test) completes with set_result() or
-// set_exception(). Exceptions thrown by a task come back from result() with
-// their original type.
+// A default-constructed Future is empty, as std::future is: it allocates
+// nothing and valid() is false, so an array of futures for children not yet
+// submitted costs nothing; every other operation on it throws
+// InvalidStateError. Future<T>::create() is Python's Future(): a fresh pending
+// future that an executor implementation (or a test) completes with
+// set_result() or set_exception(). Exceptions thrown by a task come back from
+// result() with their original type.
+//
+//     std::array<tandem::Future<long>, 10> children;   // ten empty futures
+//     children[0] = pool.submit(work, 0);              // now valid()
+//     tandem::Future<int> manual = tandem::Future<int>::create();
+//     manual.set_result(42);
+//
+// Differences from Python: Future() is empty (Python's Future() is pending;
+// that is Future::create() here); result(), wait() and as_completed() called
+// in a pool's worker run the pool's other tasks while they wait.
 #pragma once
 
 #include <chrono>       // timeouts
@@ -57,10 +69,15 @@ class Future {
 public:
     using value_type = T;
 
-    /// A new pending future, not attached to any executor (Python: Future()).
-    Future() : state_(detail::StatePtr<State>::adopt(new State)) {}
+    /// An empty future, as std::future's: no state, valid() is false, and
+    /// every operation but valid(), state(), assignment and comparison throws
+    /// InvalidStateError. Allocates nothing.
+    Future() noexcept = default;
     /// Wraps a state created by an executor.
     explicit Future(detail::StatePtr<State> state) noexcept : state_(std::move(state)) {}
+    /// A new pending future, not attached to any executor (Python: Future()),
+    /// for executor implementations and tests to complete.
+    [[nodiscard]] static Future create() { return Future(detail::StatePtr<State>::adopt(new State)); }
 
     /// Attempts to cancel. Returns false if the call is running or finished,
     /// true otherwise (also when it was already cancelled).
@@ -134,16 +151,18 @@ public:
         set_exception(std::make_exception_ptr(std::forward<E>(error)));
     }
 
-    /// False only for a moved-from future.
+    /// False for a default-constructed or moved-from future; true for one
+    /// that has a state (from submit() or create()), done or not.
     bool valid() const noexcept { return static_cast<bool>(state_); }
-    /// The shared state, for wait(), as_completed() and executors.
+    /// The shared state, for wait(), as_completed() and executors; null if
+    /// !valid().
     detail::FutureStateBase* state() const noexcept { return state_.get(); }
 
     friend bool operator==(const Future& a, const Future& b) noexcept { return a.state_ == b.state_; }
 
 private:
     State& checked() const {
-        if (!state_) throw InvalidStateError("future has no state (moved from)");
+        if (!state_) detail::throw_no_state();
         return *state_;
     }
     void wait_settled(detail::Deadline deadline) const {
@@ -180,6 +199,7 @@ private:
 /// together (wait() over a Future<int> and a Future<std::string>, say).
 class AnyFuture {
 public:
+    /// Shares `future`'s state; InvalidStateError if it is empty.
     template <class T>
     AnyFuture(const Future<T>& future) : state_(retained(future.state())) {}  // NOLINT: implicit by design
 
@@ -198,7 +218,7 @@ public:
 
 private:
     static detail::StatePtr<detail::FutureStateBase> retained(detail::FutureStateBase* state) {
-        if (!state) throw InvalidStateError("future has no state (moved from)");
+        if (!state) detail::throw_no_state();
         state->retain();
         return detail::StatePtr<detail::FutureStateBase>::adopt(state);
     }

@@ -292,7 +292,7 @@ private:
         using R = typename detail::process_pool::SubmitResult<F>::type;
         detail::HandoffWriter call;
         detail::encode_call(call, fn, args...);
-        Future<R> future;
+        auto future = Future<R>::create();
         future.state()->retain();
         engine.submit(detail::StatePtr<detail::FutureStateBase>::adopt(future.state()), &detail::process_pool::deliver<R>,
                       std::move(call), detail::process_pool::TaskOptions{options.timeout, options.max_retries});
@@ -310,7 +310,7 @@ private:
         // then the task too, so that a chunk nobody will read is not run.
         // Each callback holds the other future until it runs: both run once
         // the task ends or is cancelled.
-        Future<detail::ChunkResult<R>> out;
+        auto out = Future<detail::ChunkResult<R>>::create();
         out.add_done_callback([remote](const Future<detail::ChunkResult<R>>& done) mutable {
             if (done.cancelled()) remote.cancel();
         });

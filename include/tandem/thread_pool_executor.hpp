@@ -168,7 +168,7 @@ private:
         auto call = [fn = std::forward<Fn>(fn), ... args = std::forward<Args>(args)]() mutable -> Result {
             return std::invoke(fn, args...);
         };
-        auto* task = new detail::Task<decltype(call), Result>(std::move(call));
+        auto* task = detail::Task<decltype(call), Result>::make(std::move(call));
         Future<Result> future(detail::StatePtr<detail::FutureState<Result>>::adopt(task));
         try {
             scheduler.submit(task);

@@ -12,14 +12,23 @@
 //
 // Only futures that finished, or whose cancellation the executor has seen,
 // count as done (Python's FINISHED and CANCELLED_AND_NOTIFIED).
+//
+// Called in a thread pool's worker — a task waiting for a group of its
+// children — both run the pool's other tasks while they wait, as result()
+// does, so the worker never blocks (Python's would). An empty
+// (default-constructed or moved-from) future among the inputs is an
+// InvalidStateError.
 #pragma once
 
+#include <atomic>         // the collector's signal
 #include <chrono>         // timeouts
 #include <cstddef>        // std::size_t
+#include <cstdint>        // std::uint32_t
 #include <deque>          // futures ready to be yielded
 #include <string>         // timeout message
 #include <iterator>       // std::default_sentinel_t
 #include <memory>         // the collector outlives moves of the range
+#include <mutex>          // guards the collector
 #include <optional>       // "no timeout"
 #include <ranges>         // input ranges of futures
 #include <unordered_map>  // state -> future, for as_completed
@@ -55,13 +64,15 @@ class CompletionCollector final : public Waiter {
 public:
     void on_complete(FutureStateBase& future, Outcome outcome) noexcept override;
     /// Moves what completed since the last call into `out`; waits until there
-    /// is something or `deadline` passes.
+    /// is something or `deadline` passes (running other tasks meanwhile, in a
+    /// pool's worker).
     bool take(std::vector<FutureStateBase*>& out, Deadline deadline);
 
 private:
     std::mutex mutex_;
     std::vector<FutureStateBase*> finished_;
     std::atomic<std::uint32_t> signal_{0};
+    WaitHelper* helper_ = nullptr;  // the worker waiting in take(), woken by on_complete
 };
 
 template <class F>
@@ -69,6 +80,7 @@ std::vector<F> unique_futures(auto&& futures) {
     std::vector<F> unique;
     std::unordered_map<FutureStateBase*, bool> seen;
     for (auto&& future : futures) {
+        if (future.state() == nullptr) throw_no_state();
         if (seen.emplace(future.state(), true).second) unique.push_back(future);
     }
     return unique;
@@ -80,6 +92,7 @@ using future_of = std::ranges::range_value_t<R>;
 }  // namespace detail
 
 /// Waits for the futures, returning when `when` holds or `deadline` passes.
+/// InvalidStateError if one of them is empty.
 template <std::ranges::input_range R>
 DoneAndNotDone<detail::future_of<R>> wait(R&& futures, detail::Deadline deadline,
                                           ReturnWhen when = ReturnWhen::AllCompleted) {
@@ -178,7 +191,8 @@ private:
 };
 
 /// Yields the futures as they complete: those already done first, then each as
-/// it finishes. Duplicates are yielded once.
+/// it finishes. Duplicates are yielded once. InvalidStateError if one of them
+/// is empty.
 template <std::ranges::input_range R>
 AsCompleted<detail::future_of<R>> as_completed(R&& futures) {
     using F = detail::future_of<R>;

@@ -3,6 +3,8 @@
 
 #include <climits>   // INT_MAX: wake every sleeper
 #include <cstdio>    // default callback-exception report
+#include <memory>    // the listeners block, made on first use
+#include <mutex>     // guards callbacks and waiters
 #include <typeinfo>  // type name in the default report
 
 #include "tandem/errors.hpp"
@@ -40,7 +42,6 @@ constexpr bool is_done(FutureStatus s) noexcept {
     return s == FutureStatus::cancelled || s == FutureStatus::cancelled_and_notified ||
            s == FutureStatus::finished;
 }
-constexpr FutureStatus status_of(std::uint32_t word) noexcept { return static_cast<FutureStatus>(word & 0x7); }
 
 // How long result() spins before it sleeps: long enough to catch a task that an
 // awake worker finishes within a few microseconds (a futex sleep and wake-up
@@ -52,6 +53,39 @@ WaitHelper*& current_wait_helper() noexcept {
     thread_local WaitHelper* helper = nullptr;
     return helper;
 }
+
+struct FutureStateBase::Listeners {
+    std::mutex mutex;
+    std::vector<DoneCallback> callbacks;
+    std::vector<Waiter*> waiters;
+};
+
+namespace {
+
+/// result() on a worker: wakes the helper when the future completes or is
+/// cancelled, registered only while the helper sleeps.
+class FutureWait final : public HelpedWait, public Waiter {
+public:
+    explicit FutureWait(FutureStateBase& future) noexcept : future_(future) {}
+    bool ready() noexcept override { return future_.done(); }
+    bool arm(WaitHelper& helper) override {
+        helper_ = &helper;
+        installed_ = future_.add_waiter(*this);
+        return installed_ && !future_.done();
+    }
+    void disarm() noexcept override {
+        if (std::exchange(installed_, false)) future_.remove_waiter(*this);
+    }
+    void on_complete(FutureStateBase&, Outcome) noexcept override { helper_->wake(); }
+    void on_cancel(FutureStateBase&) noexcept override { helper_->wake(); }
+
+private:
+    FutureStateBase& future_;
+    WaitHelper* helper_ = nullptr;
+    bool installed_ = false;
+};
+
+}  // namespace
 
 void report_callback_exception(std::exception_ptr error) noexcept {
     CallbackExceptionHandler handler;
@@ -70,40 +104,44 @@ void report_callback_exception(std::exception_ptr error) noexcept {
     print_callback_exception(error);
 }
 
-void throw_already_done() { throw InvalidStateError("future is already done"); }
-
-FutureStateBase::~FutureStateBase() = default;
-
-bool FutureStateBase::done() const noexcept { return is_done(status()); }
-
-bool FutureStateBase::notified_done() const noexcept {
-    const auto s = status();
-    return s == FutureStatus::finished || s == FutureStatus::cancelled_and_notified;
+void throw_already_done(const FutureStateBase& state) {
+    if (state.running()) throw InvalidStateError("future is running in an executor, which completes it");
+    throw InvalidStateError("future is already done");
 }
+void throw_no_state() { throw InvalidStateError("future has no state (default-constructed or moved from)"); }
 
-bool FutureStateBase::cancelled() const noexcept {
-    const auto s = status();
-    return s == FutureStatus::cancelled || s == FutureStatus::cancelled_and_notified;
+FutureStateBase::~FutureStateBase() { delete listeners_.load(std::memory_order_acquire); }
+
+FutureStateBase::Listeners& FutureStateBase::listeners() {
+    Listeners* existing = listeners_.load(std::memory_order_acquire);
+    if (existing != nullptr) return *existing;
+    auto fresh = std::make_unique<Listeners>();
+    if (listeners_.compare_exchange_strong(existing, fresh.get(), std::memory_order_acq_rel, std::memory_order_acquire))
+        return *fresh.release();
+    return *existing;  // another thread made it first
 }
 
 bool FutureStateBase::cancel() {
-    std::uint32_t word = word_.load(std::memory_order_acquire);
+    Word word = word_.load(std::memory_order_acquire);
     for (;;) {
         const auto s = status_of(word);
         if (s == FutureStatus::cancelled || s == FutureStatus::cancelled_and_notified) return true;
         if (s != FutureStatus::pending) return false;
         // Waiters registered by wait() stay registered: like Python, they learn
-        // of the cancellation only once the executor has seen it.
-        const std::uint32_t desired = (word & listeners_flag) | static_cast<std::uint32_t>(FutureStatus::cancelled);
+        // of the cancellation only once the executor has seen it. Sleepers are
+        // all woken below, so their flag goes.
+        const Word desired = (word & (references_mask | listeners_flag)) | static_cast<Word>(FutureStatus::cancelled);
         if (word_.compare_exchange_weak(word, desired, std::memory_order_acq_rel)) break;
     }
     wake_sleepers(word);
     if (word & listeners_flag) {
+        // The flag is set after the block is made: it is there.
+        Listeners& block = *listeners_.load(std::memory_order_acquire);
         std::vector<DoneCallback> callbacks;
         {
-            std::lock_guard lock(listeners_mutex_);
-            for (Waiter* waiter : waiters_) waiter->on_cancel(*this);
-            callbacks.swap(callbacks_);
+            std::lock_guard lock(block.mutex);
+            for (Waiter* waiter : block.waiters) waiter->on_cancel(*this);
+            callbacks.swap(block.callbacks);
         }
         run_callbacks(std::move(callbacks));
     }
@@ -111,25 +149,44 @@ bool FutureStateBase::cancel() {
 }
 
 bool FutureStateBase::set_running_or_notify_cancel() {
-    std::uint32_t word = word_.load(std::memory_order_acquire);
+    Word word = word_.load(std::memory_order_acquire);
     while (status_of(word) == FutureStatus::pending) {
-        const std::uint32_t desired = (word & ~status_mask) | static_cast<std::uint32_t>(FutureStatus::running);
+        const Word desired = (word & ~status_mask) | static_cast<Word>(FutureStatus::running);
         if (word_.compare_exchange_weak(word, desired, std::memory_order_acq_rel)) return true;
     }
     if (status_of(word) != FutureStatus::cancelled) throw RuntimeError("Future in unexpected state");
-    std::lock_guard lock(listeners_mutex_);
-    word = word_.load(std::memory_order_acquire);
-    do {
-        if (status_of(word) != FutureStatus::cancelled) throw RuntimeError("Future in unexpected state");
-    } while (!word_.compare_exchange_weak(
-        word, (word & ~status_mask) | static_cast<std::uint32_t>(FutureStatus::cancelled_and_notified),
-        std::memory_order_acq_rel));
-    for (Waiter* waiter : waiters_) waiter->on_complete(*this, Waiter::Outcome::cancelled);
+    notify_cancelled_and_notified(word);
     return false;
 }
 
+bool FutureStateBase::claim_for_runner() noexcept {
+    Word word = word_.load(std::memory_order_acquire);
+    while (status_of(word) == FutureStatus::pending) {
+        const Word desired = (word & ~status_mask) | owned_flag | static_cast<Word>(FutureStatus::running);
+        if (word_.compare_exchange_weak(word, desired, std::memory_order_acq_rel)) return true;
+    }
+    // Cancelled while queued: tell the waiters now. Anything else: someone
+    // completed this executor's future by hand before it ran.
+    if (status_of(word) == FutureStatus::cancelled) notify_cancelled_and_notified(word);
+    return false;
+}
+
+/// cancelled -> cancelled_and_notified, then wait()/as_completed() are told.
+void FutureStateBase::notify_cancelled_and_notified(Word word) noexcept {
+    while (status_of(word) == FutureStatus::cancelled) {
+        const Word desired = (word & ~status_mask) | static_cast<Word>(FutureStatus::cancelled_and_notified);
+        if (word_.compare_exchange_weak(word, desired, std::memory_order_acq_rel)) {
+            // A waiter that registers after this transition sees it and is not
+            // added; one that registered before set the flag first, and is in
+            // the list.
+            tell_listeners(word, Waiter::Outcome::cancelled);
+            return;
+        }
+    }
+}
+
 void FutureStateBase::set_exception(std::exception_ptr error) {
-    if (!try_set_exception(std::move(error))) throw_already_done();
+    if (!try_set_exception(std::move(error))) throw_already_done(*this);
 }
 
 bool FutureStateBase::try_set_exception(std::exception_ptr error) noexcept {
@@ -140,33 +197,61 @@ bool FutureStateBase::try_set_exception(std::exception_ptr error) noexcept {
 }
 
 bool FutureStateBase::begin_completion() noexcept {
-    std::uint32_t word = word_.load(std::memory_order_acquire);
+    Word word = word_.load(std::memory_order_acquire);
     for (;;) {
         const auto s = status_of(word);
-        if (s != FutureStatus::pending && s != FutureStatus::running) return false;
-        const std::uint32_t desired = (word & ~status_mask) | static_cast<std::uint32_t>(FutureStatus::completing);
+        if ((s != FutureStatus::pending && s != FutureStatus::running) || (word & owned_flag)) return false;
+        const Word desired = (word & ~status_mask) | static_cast<Word>(FutureStatus::completing);
         if (word_.compare_exchange_weak(word, desired, std::memory_order_acq_rel)) return true;
     }
 }
 
 void FutureStateBase::finish(Waiter::Outcome outcome) noexcept {
-    const std::uint32_t previous = word_.exchange(static_cast<std::uint32_t>(FutureStatus::finished),
-                                                  std::memory_order_acq_rel);
+    // completing (0b101) -> finished (0b100), dropping the flags: whoever comes
+    // later sees a finished future and needs no wake-up. The count stays.
+    static_assert((static_cast<Word>(FutureStatus::completing) & ~Word{1}) == static_cast<Word>(FutureStatus::finished));
+    const Word previous = word_.fetch_and(~(Word{1} | sleepers_flag | listeners_flag), std::memory_order_acq_rel);
     wake_sleepers(previous);
+    tell_listeners(previous, outcome);
+}
+
+void FutureStateBase::publish_and_release(Waiter::Outcome outcome) noexcept {
+    Word word = word_.load(std::memory_order_relaxed);
+    Word desired = 0;
+    bool released = false;
+    do {
+        desired = (word & references_mask) | static_cast<Word>(FutureStatus::finished);
+        // With nobody to wake or tell, nothing touches the state after this
+        // operation, so the runner's reference can go with it.
+        released = (word & (sleepers_flag | listeners_flag)) == 0;
+        if (released) desired -= one_reference;
+    } while (!word_.compare_exchange_weak(word, desired, std::memory_order_acq_rel, std::memory_order_relaxed));
+    if (released) {
+        if ((desired >> reference_shift) == 0) dispose();
+        return;
+    }
+    wake_sleepers(word);
+    tell_listeners(word, outcome);
+    release();
+}
+
+/// Tells the waiters and runs the callbacks, if `previous` had any.
+void FutureStateBase::tell_listeners(Word previous, Waiter::Outcome outcome) noexcept {
     if (!(previous & listeners_flag)) return;
+    Listeners& block = *listeners_.load(std::memory_order_acquire);
     std::vector<DoneCallback> callbacks;
     {
         // Waiters are told under the lock: remove_waiter() takes it too, so a
         // waiter cannot be destroyed while we call it.
-        std::lock_guard lock(listeners_mutex_);
-        for (Waiter* waiter : waiters_) waiter->on_complete(*this, outcome);
-        callbacks.swap(callbacks_);
+        std::lock_guard lock(block.mutex);
+        for (Waiter* waiter : block.waiters) waiter->on_complete(*this, outcome);
+        callbacks.swap(block.callbacks);  // empty after a cancellation: cancel() ran them
     }
     run_callbacks(std::move(callbacks));
 }
 
-void FutureStateBase::wake_sleepers(std::uint32_t previous_word) noexcept {
-    if (previous_word & sleepers_flag) futex_wake(word_, INT_MAX);
+void FutureStateBase::wake_sleepers(Word previous) noexcept {
+    if (previous & sleepers_flag) futex_wake(word_, INT_MAX);
 }
 
 void FutureStateBase::run_callbacks(std::vector<DoneCallback> callbacks) noexcept {
@@ -181,10 +266,11 @@ void FutureStateBase::run_callbacks(std::vector<DoneCallback> callbacks) noexcep
 
 void FutureStateBase::add_done_callback(DoneCallback callback) {
     {
-        std::lock_guard lock(listeners_mutex_);
-        const std::uint32_t word = word_.fetch_or(listeners_flag, std::memory_order_acq_rel);
+        Listeners& block = listeners();
+        std::lock_guard lock(block.mutex);
+        const Word word = word_.fetch_or(listeners_flag, std::memory_order_acq_rel);
         if (!is_done(status_of(word))) {
-            callbacks_.push_back(std::move(callback));
+            block.callbacks.push_back(std::move(callback));
             return;
         }
     }
@@ -196,34 +282,41 @@ void FutureStateBase::add_done_callback(DoneCallback callback) {
 }
 
 bool FutureStateBase::add_waiter(Waiter& waiter) {
-    std::lock_guard lock(listeners_mutex_);
+    Listeners& block = listeners();
+    std::lock_guard lock(block.mutex);
     const auto s = status_of(word_.fetch_or(listeners_flag, std::memory_order_acq_rel));
     if (s == FutureStatus::finished || s == FutureStatus::cancelled_and_notified) return false;
-    waiters_.push_back(&waiter);
+    block.waiters.push_back(&waiter);
     return true;
 }
 
 void FutureStateBase::remove_waiter(Waiter& waiter) noexcept {
-    std::lock_guard lock(listeners_mutex_);
-    std::erase(waiters_, &waiter);
+    Listeners* block = listeners_.load(std::memory_order_acquire);
+    if (block == nullptr) return;  // never registered
+    std::lock_guard lock(block->mutex);
+    std::erase(block->waiters, &waiter);
 }
 
 bool FutureStateBase::wait(Deadline deadline) {
     if (done()) return true;
-    if (WaitHelper* helper = current_wait_helper()) return helper->wait_helping(*this, deadline);
+    if (WaitHelper* helper = current_wait_helper()) {
+        FutureWait wait(*this);
+        return helper->help_until(wait, deadline);
+    }
     if (spin_until([this] { return done(); }, spin_budget)) return true;
     return sleep_until_done(deadline);
 }
 
 bool FutureStateBase::sleep_until_done(Deadline deadline) noexcept {
-    std::uint32_t word = word_.load(std::memory_order_acquire);
+    Word word = word_.load(std::memory_order_acquire);
     for (;;) {
         if (is_done(status_of(word))) return true;
         if (!(word & sleepers_flag)) {
             if (!word_.compare_exchange_weak(word, word | sleepers_flag, std::memory_order_acq_rel)) continue;
             word |= sleepers_flag;
         }
-        if (!futex_wait(word_, word, deadline)) return done();
+        // The futex watches the low half: the status and flags, not the count.
+        if (!futex_wait(word_, static_cast<std::uint32_t>(word), deadline)) return done();
         word = word_.load(std::memory_order_acquire);
     }
 }

@@ -8,6 +8,7 @@ namespace tandem::detail {
 
 namespace {
 constexpr std::size_t ring_capacity = 4096;  // power of two
+constexpr std::size_t refill_batch = ring_capacity / 4;  // overflowed tasks moved back into the ring at once
 std::atomic<std::size_t> next_submitter_shard{0};
 }  // namespace
 
@@ -96,7 +97,22 @@ struct alignas(64) InjectionQueue::Shard {
         Runnable* task = overflow.front();
         overflow.pop_front();
         overflow_size.fetch_sub(1, std::memory_order_release);
+        refill_ring();
         return task;
+    }
+
+    /// Under the overflow lock: moves the oldest overflowed tasks back into
+    /// the ring, so that the workers take the mutex once per batch rather
+    /// than once per task. While anything is left in the overflow list, every
+    /// push goes there (the ring is written only from here), and the count
+    /// drops only once a task is in the ring: a submitter's tasks keep their
+    /// order.
+    void refill_ring() noexcept {
+        for (std::size_t moved = 0; moved < refill_batch && !overflow.empty(); ++moved) {
+            if (!try_push_ring(overflow.front())) return;
+            overflow.pop_front();
+            overflow_size.fetch_sub(1, std::memory_order_release);
+        }
     }
 
     bool maybe_nonempty() const noexcept {

@@ -1,10 +1,13 @@
 // The thread pool's scheduler (see detail/thread_pool/scheduler.hpp for the design).
 #include "tandem/detail/thread_pool/scheduler.hpp"
 
+#include <pthread.h>  // pthread_getattr_np: the worker's stack, for the nesting limit
+#include <sched.h>    // sched_yield: idle rounds give the core away
+
 #include <algorithm>  // std::clamp
 #include <chrono>     // search time limit
 #include <cstdio>     // initializer failure report
-#include <cstdint>    // std::uint32_t wake bits
+#include <cstdint>    // std::uint32_t wake bits, std::uintptr_t stack addresses
 #include <optional>   // a worker's Thread, made when it is spawned
 #include <string>     // worker names
 
@@ -17,15 +20,42 @@ namespace tandem::detail {
 
 namespace {
 
-// Bits of Worker::wake, set by whoever wakes a sleeping worker.
+// Bits of Worker::wake_bits, set by whoever wakes a sleeping worker.
 constexpr std::uint32_t wake_for_work = 1;    // popped from the idle list; counted as searching
-constexpr std::uint32_t wake_future_done = 2;  // the future it waits on in result() is done
-constexpr std::uint32_t wake_stop = 4;         // shutdown
+constexpr std::uint32_t wake_wait_over = 2;   // what it waits for in a helping wait may be ready
+constexpr std::uint32_t wake_stop = 4;        // shutdown
 
-// How long an idle worker searches before it sleeps: long enough that a
-// submit-then-wait loop finds it awake (a futex wake-up costs ~25 us on these
-// machines), short enough that an idle pool burns nothing measurable.
+// How long an idle worker searches before it sleeps, and a waiting worker
+// with nothing to run spins before it sleeps: long enough that a
+// submit-then-wait loop finds it awake, and that a fork-join parent whose last
+// child runs on another worker sees it finish (a futex wake-up costs ~25 us on
+// these machines), short enough that an idle pool burns nothing measurable.
 constexpr auto search_time = std::chrono::microseconds(50);
+
+/// A fruitless round of a searching or waiting worker: a few pauses at first,
+/// then giving its core away, so that where threads outnumber cores the
+/// thread that submits the work, or runs what we wait for, gets it.
+void idle_round(int round) noexcept {
+    constexpr int pausing_rounds = 32;
+    if (round < pausing_rounds) {
+        for (int i = 0; i < 16; ++i) cpu_relax();
+    } else {
+        sched_yield();
+    }
+}
+
+/// The lowest stack address at which a waiting worker still takes work that
+/// is not its own: half-way down the thread's stack (0 if unknown).
+std::uintptr_t stealing_floor() noexcept {
+    pthread_attr_t attributes;
+    if (pthread_getattr_np(pthread_self(), &attributes) != 0) return 0;
+    void* lowest = nullptr;
+    std::size_t size = 0;
+    const int status = pthread_attr_getstack(&attributes, &lowest, &size);
+    pthread_attr_destroy(&attributes);
+    if (status != 0) return 0;
+    return reinterpret_cast<std::uintptr_t>(lowest) + size / 2;
+}
 
 std::string describe(std::exception_ptr error) {
     try {
@@ -39,17 +69,36 @@ std::string describe(std::exception_ptr error) {
 
 }  // namespace
 
-struct alignas(64) ThreadPoolScheduler::Worker {
+/// A worker: its deque, how it is woken, and — as the WaitHelper of its
+/// thread — how it waits inside the pool.
+class alignas(64) ThreadPoolScheduler::Worker final : public WaitHelper {
+public:
+    ThreadPoolScheduler* pool = nullptr;
     std::size_t index = 0;
     WorkStealingDeque<Runnable*> deque{64};
-    std::atomic<std::uint32_t> wake{0};
+    std::atomic<std::uint32_t> wake_bits{0};
     // A Thread, as Python's workers are: current_thread() in a task is the
     // worker, named "<prefix>_<index>", and enumerate() lists it.
     std::optional<threading::Thread> thread;
     std::size_t next_shard = 0;
-    std::uint64_t random = 0;  // victim choice; owner only
-    bool running_top_level = false;  // a task from the worker loop, not one run while waiting in result()
-    bool announced_free = false;     // counted in searching_ by announce_free()
+    std::uint64_t random = 0;         // victim choice; owner only
+    std::uintptr_t steal_floor = 0;   // below this stack address a waiting worker runs only its own children
+    bool running_top_level = false;   // a task from the worker loop, not one run while waiting
+    bool announced_free = false;      // counted in searching_ by announce_free()
+
+    bool help_until(HelpedWait& wait, Deadline deadline) override { return pool->help_until(*this, wait, deadline); }
+    void wake() noexcept override { signal(wake_wait_over); }
+
+    /// Sets `bit` and wakes the worker; only the first bit set since it last
+    /// cleared them costs a system call (the others find it already woken).
+    void signal(std::uint32_t bit) noexcept {
+        if (wake_bits.fetch_or(bit, std::memory_order_seq_cst) == 0) futex_wake(wake_bits, 1);
+    }
+
+    /// Whether a wait that starts here may take work that is not its own.
+    bool may_take_others_work() const noexcept {
+        return reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)) > steal_floor;
+    }
 
     std::size_t next_random() noexcept {
         // xorshift64: cheap, and good enough to spread thieves over victims.
@@ -68,10 +117,14 @@ thread_local ThreadPoolScheduler* this_pool = nullptr;
 /// before_task_completes for workers: a worker finishing a task it took from
 /// its loop starts searching now, before the result is visible, so a submit
 /// that follows the result finds it searching and starts no other worker.
+/// With work queued it goes straight on to that instead: it is not free, and
+/// a burst of tasks then costs no searcher bookkeeping (two read-modify-writes
+/// of a shared counter) per task.
 void ThreadPoolScheduler::announce_free() noexcept {
     Worker* me = this_worker;
     if (me == nullptr || !me->running_top_level) return;
     me->running_top_level = false;
+    if (!me->deque.empty() || this_pool->injection_.maybe_nonempty()) return;
     me->announced_free = true;
     this_pool->searching_.fetch_add(1, std::memory_order_seq_cst);
 }
@@ -85,21 +138,6 @@ bool ThreadPoolScheduler::run_top_level(Worker& me, Runnable* task) {
     return std::exchange(me.announced_free, false);
 }
 
-/// Wakes a worker that sleeps in result() when the future completes or is cancelled.
-class ThreadPoolScheduler::FutureWaker final : public Waiter {
-public:
-    explicit FutureWaker(Worker& worker) : worker_(worker) {}
-    void on_complete(FutureStateBase&, Outcome) noexcept override { wake(); }
-    void on_cancel(FutureStateBase&) noexcept override { wake(); }
-
-private:
-    void wake() noexcept {
-        worker_.wake.fetch_or(wake_future_done, std::memory_order_release);
-        futex_wake(worker_.wake, 1);
-    }
-    Worker& worker_;
-};
-
 ThreadPoolScheduler::ThreadPoolScheduler(std::size_t max_workers, std::string thread_name_prefix,
                                          std::function<void()> initializer)
     : max_workers_(max_workers),
@@ -109,6 +147,7 @@ ThreadPoolScheduler::ThreadPoolScheduler(std::size_t max_workers, std::string th
       workers_(std::make_unique<Worker[]>(max_workers)),
       injection_(std::clamp<std::size_t>(max_workers, 4, 16)) {
     for (std::size_t i = 0; i < max_workers_; ++i) {
+        workers_[i].pool = this;
         workers_[i].index = i;
         workers_[i].random = 0x9E3779B97F4A7C15ULL * (i + 1);
     }
@@ -133,6 +172,10 @@ void ThreadPoolScheduler::submit(Runnable* task) {
 
 void ThreadPoolScheduler::notify_work() {
     if (searching_.load(std::memory_order_seq_cst) > 0) return;  // a searcher will find it
+    // Nobody asleep and no worker left to start: every worker is busy, and
+    // each looks for work before it sleeps (park() checks after registering).
+    if (idle_count_.load(std::memory_order_seq_cst) == 0 && spawned_.load(std::memory_order_acquire) == max_workers_)
+        return;
     // A searcher may have taken the task and stopped searching since the push:
     // then nobody needs waking (and a new thread would break idle-thread reuse).
     if (!has_work()) return;
@@ -179,7 +222,8 @@ void ThreadPoolScheduler::spawn_worker() {
 void ThreadPoolScheduler::worker_main(Worker& me) {
     this_worker = &me;
     this_pool = this;
-    current_wait_helper() = this;
+    me.steal_floor = stealing_floor();
+    current_wait_helper() = &me;
     before_task_completes = &ThreadPoolScheduler::announce_free;
     bool initialized = true;
     if (initializer_) {
@@ -262,6 +306,12 @@ Runnable* ThreadPoolScheduler::find_task(Worker& me) noexcept {
     return steal(me);
 }
 
+/// What a waiting worker runs: its own children, newest first, then — unless
+/// its stack is half used — anything.
+Runnable* ThreadPoolScheduler::find_nested_task(Worker& me, bool may_take_others) noexcept {
+    return may_take_others ? find_task(me) : me.deque.pop();
+}
+
 Runnable* ThreadPoolScheduler::steal(Worker& me) noexcept {
     const std::size_t count = spawned_.load(std::memory_order_acquire);
     if (count < 2) return nullptr;
@@ -276,10 +326,10 @@ Runnable* ThreadPoolScheduler::steal(Worker& me) noexcept {
 
 Runnable* ThreadPoolScheduler::search(Worker& me) noexcept {
     const auto give_up = Clock::now() + search_time;
-    for (;;) {
+    for (int round = 0;; ++round) {
         if (Runnable* task = find_task(me)) return task;
         if (stopping_.load(std::memory_order_relaxed) || Clock::now() >= give_up) return nullptr;
-        for (int i = 0; i < 16; ++i) cpu_relax();
+        idle_round(round);
     }
 }
 
@@ -318,13 +368,12 @@ void ThreadPoolScheduler::wake_one() {
         idle_.pop_back();
         idle_count_.fetch_sub(1, std::memory_order_seq_cst);
         searching_.fetch_add(1, std::memory_order_seq_cst);  // on its behalf
-        worker->wake.fetch_or(wake_for_work, std::memory_order_release);
     }
-    futex_wake(worker->wake, 1);
+    worker->signal(wake_for_work);
 }
 
 void ThreadPoolScheduler::register_idle(Worker& me) {
-    me.wake.store(0, std::memory_order_relaxed);
+    me.wake_bits.store(0, std::memory_order_seq_cst);
     std::lock_guard lock(idle_mutex_);
     idle_.push_back(&me);
     idle_count_.fetch_add(1, std::memory_order_seq_cst);
@@ -335,7 +384,7 @@ void ThreadPoolScheduler::register_idle(Worker& me) {
 bool ThreadPoolScheduler::unregister_idle(Worker& me) {
     std::lock_guard lock(idle_mutex_);
     const auto found = std::find(idle_.begin(), idle_.end(), &me);
-    if (found == idle_.end()) return (me.wake.load(std::memory_order_acquire) & wake_for_work) == 0;
+    if (found == idle_.end()) return (me.wake_bits.load(std::memory_order_acquire) & wake_for_work) == 0;
     idle_.erase(found);
     idle_count_.fetch_sub(1, std::memory_order_seq_cst);
     return true;
@@ -353,7 +402,7 @@ bool ThreadPoolScheduler::rejoin_searchers(Worker& me) {
         return true;
     }
     // A waker took us off the list first: it counted us as a searcher.
-    return (me.wake.load(std::memory_order_acquire) & wake_for_work) != 0;
+    return (me.wake_bits.load(std::memory_order_acquire) & wake_for_work) != 0;
 }
 
 /// Sleeps until there may be work or the pool stops. Returns true if woken as a
@@ -366,45 +415,71 @@ bool ThreadPoolScheduler::park(Worker& me, bool leaving_search) {
     if (stopping_.load(std::memory_order_seq_cst)) return !unregister_idle(me);
     if (has_work()) return rejoin_searchers(me);
     std::uint32_t wake;
-    while ((wake = me.wake.load(std::memory_order_acquire)) == 0) futex_wait(me.wake, 0, std::nullopt);
+    while ((wake = me.wake_bits.load(std::memory_order_acquire)) == 0) futex_wait(me.wake_bits, 0, std::nullopt);
     if (wake & wake_for_work) return true;
     return !unregister_idle(me);
 }
 
-bool ThreadPoolScheduler::wait_helping(FutureStateBase& future, Deadline deadline) {
-    Worker* me = this_pool == this ? this_worker : nullptr;
-    if (me == nullptr) return future.wait(deadline);  // not one of ours (cannot happen)
+bool ThreadPoolScheduler::help_until(Worker& me, HelpedWait& wait, Deadline deadline) {
     // Tasks run while waiting are not the worker's last: it is not free after them.
     struct NestedRuns {
         Worker& worker;
         bool outer = std::exchange(worker.running_top_level, false);
         ~NestedRuns() { worker.running_top_level = outer; }
-    } nested{*me};
+    } nested{me};
+    const bool may_take_others = me.may_take_others_work();
+    std::optional<Clock::time_point> stop_spinning;
+    int idle_rounds = 0;
     for (;;) {
-        if (future.done()) return true;
-        if (Runnable* task = find_task(*me)) {
+        if (wait.ready()) return true;
+        // A timed wait starts no more work once its time is up.
+        if (deadline && Clock::now() >= *deadline) return wait.ready();
+        if (Runnable* task = find_nested_task(me, may_take_others)) {
             task->run();
+            stop_spinning.reset();
+            idle_rounds = 0;
             continue;
         }
-        if (deadline && Clock::now() >= *deadline) return future.done();
-        // Nothing to run: sleep until the future completes or work arrives,
-        // staying on the idle list so that submitters can hand us that work.
-        FutureWaker waker(*me);
-        register_idle(*me);
-        const bool installed = future.add_waiter(waker);
-        bool designated = false;
-        if (!installed || future.done() || has_work()) {
-            designated = !unregister_idle(*me);
-        } else {
-            std::uint32_t wake;
-            while ((wake = me->wake.load(std::memory_order_acquire)) == 0) {
-                if (!futex_wait(me->wake, 0, deadline)) break;
-            }
-            designated = !unregister_idle(*me);
+        const auto now = Clock::now();
+        // Nothing to run: what we wait for is likely running on another
+        // worker. Spin a while before paying for a sleep and a wake-up.
+        if (!stop_spinning) stop_spinning = now + search_time;
+        if (now < *stop_spinning && !stopping_.load(std::memory_order_relaxed)) {
+            idle_round(idle_rounds++);
+            continue;
         }
-        if (installed) future.remove_waiter(waker);
-        if (designated) run_designated_search(*me);
+        stop_spinning.reset();
+        idle_rounds = 0;
+        sleep_helping(me, wait, deadline, may_take_others);
     }
+}
+
+/// Sleeps until `wait` may be ready, the deadline passes or — for a worker
+/// that may take others' work — work arrives: it stays on the idle list
+/// meanwhile, so that submitters can hand it that work.
+void ThreadPoolScheduler::sleep_helping(Worker& me, HelpedWait& wait, Deadline deadline, bool may_take_others) {
+    const auto leave = [&] {
+        if (may_take_others && !unregister_idle(me)) run_designated_search(me);
+    };
+    if (may_take_others) {
+        register_idle(me);
+    } else {
+        me.wake_bits.store(0, std::memory_order_seq_cst);
+    }
+    bool armed = false;
+    try {
+        armed = wait.arm(me);
+    } catch (...) {
+        leave();
+        throw;
+    }
+    if (armed && !(may_take_others && has_work())) {
+        while (me.wake_bits.load(std::memory_order_acquire) == 0) {
+            if (!futex_wait(me.wake_bits, 0, deadline)) break;
+        }
+    }
+    wait.disarm();
+    leave();
 }
 
 // --- shutdown ------------------------------------------------------------------
@@ -437,9 +512,8 @@ void ThreadPoolScheduler::shutdown(bool wait, bool cancel_pending) {
         std::lock_guard lock(idle_mutex_);
         sleepers.swap(idle_);
         idle_count_.store(0, std::memory_order_seq_cst);
-        for (Worker* worker : sleepers) worker->wake.fetch_or(wake_stop, std::memory_order_release);
     }
-    for (Worker* worker : sleepers) futex_wake(worker->wake, 1);
+    for (Worker* worker : sleepers) worker->signal(wake_stop);
     if (!wait) return;
     // A worker cannot join itself, nor wait for peers that may wait on it.
     if (this_pool == this) return;

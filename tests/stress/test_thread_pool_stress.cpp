@@ -26,6 +26,28 @@ long fibonacci_in_pool(ThreadPoolExecutor& pool, int n) {
     return left.result() + right;
 }
 
+/// Ten-way fan-out down to single leaves; each parent waits for its children
+/// with result(), wait() or as_completed(), by depth.
+std::uint64_t fan_out_sum(ThreadPoolExecutor& pool, std::uint64_t first, std::uint64_t leaves) {
+    if (leaves == 1) return first;
+    const std::uint64_t each = leaves / 10;
+    std::vector<Future<std::uint64_t>> children;
+    for (std::uint64_t i = 0; i < 10; ++i) children.push_back(pool.submit(fan_out_sum, std::ref(pool), first + i * each, each));
+    std::uint64_t sum = 0;
+    switch (leaves % 3) {
+        case 0:
+            for (const auto& child : children) sum += child.result();
+            break;
+        case 1:
+            for (const auto& child : tandem::wait(children).done) sum += child.result();
+            break;
+        default:
+            for (const auto& child : tandem::as_completed(children)) sum += child.result();
+            break;
+    }
+    return sum;
+}
+
 }  // namespace
 
 // tandem: 1,000,000 tiny tasks from 4 submitting threads: none lost, none run twice.
@@ -126,4 +148,49 @@ TEST(ThreadPoolStress, AsCompletedManyTasks) {
     }
     EXPECT_EQ(count, fs.size());
     EXPECT_EQ(sum, 19'999L * 20'000 / 2);
+}
+
+// tandem: fork-join trees from several outside threads at once, parents waiting with
+// result(), wait() and as_completed(): every sum right, no deadlock, and the tasks'
+// states, made on one worker and freed on another or outside, all come back.
+TEST(ThreadPoolStress, ForkJoinTreesFromSeveralThreads) {
+    ThreadPoolExecutor pool(2);
+    constexpr std::uint64_t leaves = 10'000;
+    std::vector<std::thread> callers;
+    std::atomic<int> correct{0};
+    for (int c = 0; c < 3; ++c) {
+        callers.emplace_back([&] {
+            for (int round = 0; round < 5; ++round)
+                if (pool.submit(fan_out_sum, std::ref(pool), 0, leaves).result(120s) == leaves * (leaves - 1) / 2)
+                    ++correct;
+        });
+    }
+    for (auto& t : callers) t.join();
+    EXPECT_EQ(correct.load(), 15);
+}
+
+// tandem: futures made on workers and dropped by outside threads while the workers keep
+// making more (every drop a cross-thread free into a worker's cache).
+TEST(ThreadPoolStress, FuturesDroppedOnOtherThreadsThanTheirMakers) {
+    ThreadPoolExecutor pool(2);
+    std::vector<std::thread> droppers;
+    std::atomic<long> total{0};
+    for (int d = 0; d < 3; ++d) {
+        droppers.emplace_back([&] {
+            for (int round = 0; round < 50; ++round) {
+                std::vector<Future<int>> made = pool.submit([&pool] {
+                                                        std::vector<Future<int>> children;
+                                                        for (int i = 0; i < 200; ++i)
+                                                            children.push_back(pool.submit([i] { return i; }));
+                                                        return children;
+                                                    })
+                                                    .result(60s);
+                long sum = 0;
+                for (const auto& f : made) sum += f.result(60s);
+                total += sum;
+            }  // `made` goes here, on this thread
+        });
+    }
+    for (auto& t : droppers) t.join();
+    EXPECT_EQ(total.load(), 3L * 50 * (199L * 200 / 2));
 }

@@ -172,7 +172,7 @@ private:
     template <class R>
     static Future<R> submit_to(detail::mpi::Engine& engine, const std::shared_ptr<detail::mpi::Client>& client,
                                detail::mpi::Deliver deliver, std::vector<std::byte> call) {
-        Future<R> future;
+        auto future = Future<R>::create();
         future.state()->retain();
         engine.submit(client, detail::StatePtr<detail::FutureStateBase>::adopt(future.state()), deliver,
                       std::move(call));

@@ -1,29 +1,31 @@
 // Internal: the state a Future shares with whoever completes it.
 //
 // One object per task. For thread-pool tasks the task itself derives from
-// FutureState<T>, so submit() makes a single allocation. Process pools and MPI
-// complete the same state from their result readers, which is why wait() and
-// as_completed() work across executors.
+// FutureState<T>, so submit() makes a single allocation (from the pool's
+// per-thread task caches, detail/thread_pool/task_allocator.hpp). Process pools
+// and MPI complete the same state from their result readers, which is why
+// wait() and as_completed() work across executors.
 //
 // The state machine is Python's: PENDING -> RUNNING -> FINISHED, or PENDING ->
 // CANCELLED -> CANCELLED_AND_NOTIFIED once the executor has seen the
 // cancellation. wait() and as_completed() count a future as done only in
 // FINISHED or CANCELLED_AND_NOTIFIED, exactly as concurrent.futures does.
 //
-// Hot path: completing a future is one atomic exchange on `word_`. The mutex is
-// touched only when someone registered a callback or a waiter, and the futex
-// only when a thread actually sleeps in result().
+// Hot path: completing a future is one atomic exchange on `word_`. The mutex,
+// the callbacks and the waiters live in a block of their own, made by the
+// first add_done_callback() or add_waiter(): a future nobody listens to is 32
+// bytes and never locks. The futex is used only when a thread actually sleeps
+// in result().
 #pragma once
 
-#include <atomic>      // state word, reference count
+#include <atomic>      // state word, reference count, listeners
 #include <cstdint>     // std::uint32_t
 #include <exception>   // std::exception_ptr
 #include <functional>  // callbacks
-#include <mutex>       // guards callbacks and waiters
 #include <optional>    // the stored value
 #include <type_traits> // std::is_convertible_v
 #include <utility>     // std::move, std::exchange
-#include <vector>      // callback and waiter lists
+#include <vector>      // callback lists
 
 #include "tandem/detail/os/futex.hpp"
 
@@ -37,6 +39,10 @@ enum class FutureStatus : std::uint32_t {
     finished = 4,
     completing = 5,  // internal: a setter owns the state and is storing the value
 };
+// FutureStateBase's done(), cancelled() and notified_done() rely on this order.
+static_assert(FutureStatus::cancelled < FutureStatus::cancelled_and_notified &&
+              FutureStatus::cancelled_and_notified < FutureStatus::finished &&
+              FutureStatus::running < FutureStatus::cancelled && FutureStatus::finished < FutureStatus::completing);
 
 class FutureStateBase;
 
@@ -56,14 +62,38 @@ protected:
     ~Waiter() = default;
 };
 
-/// Installed by executors whose threads must keep working while they wait on a
-/// future (a pool worker calling result() runs other tasks meanwhile, so a pool
-/// never deadlocks on its own tasks).
+class WaitHelper;
+
+/// What a helping wait waits for: one future (result()), a wait() condition,
+/// the next completion of as_completed().
+class HelpedWait {
+public:
+    /// Whether the wait is over. Called after every task the helper runs.
+    virtual bool ready() noexcept = 0;
+    /// Called before the helper sleeps: arranges that helper.wake() is called
+    /// once ready() may have become true, or returns false if ready() holds
+    /// already. The default: the caller arranged it for the whole wait.
+    virtual bool arm(WaitHelper& /*helper*/) { return !ready(); }
+    /// Undoes arm() after the sleep; once it returns, wake() is not called
+    /// on its behalf any more.
+    virtual void disarm() noexcept {}
+
+protected:
+    ~HelpedWait() = default;
+};
+
+/// Installed by executors whose threads must keep working while they wait (a
+/// pool worker calling result(), wait() or iterating as_completed() runs other
+/// tasks meanwhile, so a pool never deadlocks on its own tasks). One per
+/// thread: the worker itself.
 class WaitHelper {
 public:
-    /// Waits for `future` to be done or `deadline` to pass, doing useful work
-    /// meanwhile. Returns whether the future is done.
-    virtual bool wait_helping(FutureStateBase& future, Deadline deadline) = 0;
+    /// Runs other work until `wait.ready()` or `deadline` passes; sleeps when
+    /// there is none. Returns wait.ready().
+    virtual bool help_until(HelpedWait& wait, Deadline deadline) = 0;
+    /// Wakes this helper's thread if it sleeps in help_until(). Any thread; a
+    /// late or needless call only makes the helper look once more.
+    virtual void wake() noexcept = 0;
 
 protected:
     ~WaitHelper() = default;
@@ -81,22 +111,27 @@ void report_callback_exception(std::exception_ptr error) noexcept;
 class FutureStateBase {
 public:
     FutureStateBase() noexcept = default;
+    /// A state with `references` owners from the start (a thread-pool task:
+    /// its creator and its queue), without an atomic increment for each.
+    explicit FutureStateBase(std::uint32_t references) noexcept : word_(Word{references} << reference_shift) {}
     FutureStateBase(const FutureStateBase&) = delete;
     FutureStateBase& operator=(const FutureStateBase&) = delete;
     virtual ~FutureStateBase();
 
     // Intrusive reference count: Future handles, the executor's queue entry.
-    void retain() noexcept { references_.fetch_add(1, std::memory_order_relaxed); }
+    void retain() noexcept { word_.fetch_add(one_reference, std::memory_order_relaxed); }
     void release() noexcept {
-        if (references_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+        if ((word_.fetch_sub(one_reference, std::memory_order_acq_rel) >> reference_shift) == 1) dispose();
     }
 
-    FutureStatus status() const noexcept {
-        return static_cast<FutureStatus>(word_.load(std::memory_order_acquire) & status_mask);
-    }
-    bool done() const noexcept;        // cancelled, cancelled_and_notified or finished
-    bool notified_done() const noexcept;  // what wait()/as_completed() count as done
-    bool cancelled() const noexcept;
+    FutureStatus status() const noexcept { return status_of(word_.load(std::memory_order_acquire)); }
+    // The statuses are ordered so that each question is one range check:
+    // cancelled, cancelled_and_notified, finished, then completing.
+    /// Cancelled, cancelled_and_notified or finished.
+    bool done() const noexcept { return in(FutureStatus::cancelled, FutureStatus::finished); }
+    /// What wait()/as_completed() count as done: finished or cancelled_and_notified.
+    bool notified_done() const noexcept { return in(FutureStatus::cancelled_and_notified, FutureStatus::finished); }
+    bool cancelled() const noexcept { return in(FutureStatus::cancelled, FutureStatus::cancelled_and_notified); }
     bool running() const noexcept { return status() == FutureStatus::running; }
 
     /// Python's Future.cancel().
@@ -104,7 +139,8 @@ public:
     /// Python's Future.set_running_or_notify_cancel(): true if the caller may run
     /// the task, false if it was cancelled (and waiters are now told).
     bool set_running_or_notify_cancel();
-    /// Stores an exception; throws InvalidStateError if already done.
+    /// Stores an exception; throws InvalidStateError if already done (or
+    /// running in a thread pool, which completes it itself).
     void set_exception(std::exception_ptr error);
     /// Like set_exception, but returns false instead of throwing. Executors use
     /// it, since they may race with cancel() or with each other.
@@ -129,32 +165,72 @@ public:
     void remove_waiter(Waiter& waiter) noexcept;
 
 protected:
-    /// Claims the right to complete the future; false if it is already done or
-    /// being completed. On success the caller stores its value and calls finish().
+    /// Claims the right to complete the future; false if it is already done,
+    /// being completed, or owned by a runner. On success the caller stores its
+    /// value and calls finish().
     bool begin_completion() noexcept;
     void finish(Waiter::Outcome outcome) noexcept;
 
-private:
-    static constexpr std::uint32_t status_mask = 0x7;
-    static constexpr std::uint32_t sleepers_flag = 0x8;    // a thread sleeps in wait()
-    static constexpr std::uint32_t listeners_flag = 0x10;  // callbacks or waiters registered
+    /// For a thread-pool task's runner, which holds one reference: claims a
+    /// pending future for running (true), or tells wait()/as_completed() that
+    /// it was cancelled, or finds it already completed by hand (false). Once
+    /// claimed, only the runner completes the future: set_result() and
+    /// set_exception() by anyone else fail, so the runner stores its value
+    /// without a further claim.
+    bool claim_for_runner() noexcept;
+    /// The runner stores the exception it caught (between claim_for_runner()
+    /// and publish_and_release()).
+    void store_exception(std::exception_ptr error) noexcept { error_ = std::move(error); }
+    /// The runner publishes what it stored and drops its reference — when
+    /// nobody sleeps on the future or listens to it, in the same atomic
+    /// operation. The state may be gone when this returns.
+    void publish_and_release(Waiter::Outcome outcome) noexcept;
 
-    void wake_sleepers(std::uint32_t previous_word) noexcept;
+    /// Frees the state when the last reference goes. States that come from
+    /// somewhere else than `new` (the thread pool's task caches) override it.
+    virtual void dispose() noexcept { delete this; }
+
+private:
+    // The state word: the status and flags in the low half (the half a
+    // sleeper's futex watches), the reference count in the high half, so that
+    // the runner can complete a future and let go of it in one operation.
+    using Word = std::uint64_t;
+    static constexpr Word status_mask = 0x7;
+    static constexpr Word sleepers_flag = 0x8;    // a thread sleeps in wait()
+    static constexpr Word listeners_flag = 0x10;  // callbacks or waiters registered
+    static constexpr Word owned_flag = 0x20;      // claimed by a runner (claim_for_runner)
+    static constexpr int reference_shift = 32;
+    static constexpr Word one_reference = Word{1} << reference_shift;
+    static constexpr Word references_mask = ~Word{0} << reference_shift;
+
+    static constexpr FutureStatus status_of(Word word) noexcept {
+        return static_cast<FutureStatus>(word & status_mask);
+    }
+    bool in(FutureStatus first, FutureStatus last) const noexcept {
+        const auto s = static_cast<std::uint32_t>(status());
+        return s - static_cast<std::uint32_t>(first) <= static_cast<std::uint32_t>(last) - static_cast<std::uint32_t>(first);
+    }
+
+    struct Listeners;  // the mutex, callbacks and waiters (future_state.cpp)
+    Listeners& listeners();
+    void notify_cancelled_and_notified(Word previous) noexcept;
+    void tell_listeners(Word previous, Waiter::Outcome outcome) noexcept;
+    void wake_sleepers(Word previous) noexcept;
     void run_callbacks(std::vector<DoneCallback> callbacks) noexcept;
     bool sleep_until_done(Deadline deadline) noexcept;
 
-    std::atomic<std::uint32_t> word_{static_cast<std::uint32_t>(FutureStatus::pending)};
-    std::atomic<std::uint32_t> references_{1};
+    std::atomic<Word> word_{one_reference | static_cast<Word>(FutureStatus::pending)};
     std::exception_ptr error_;
-    std::mutex listeners_mutex_;
-    std::vector<DoneCallback> callbacks_;
-    std::vector<Waiter*> waiters_;
+    // Made by the first listener; set before listeners_flag, and kept until
+    // the state dies.
+    std::atomic<Listeners*> listeners_{nullptr};
 };
 
 /// The state of a Future<T>: the base plus the value.
 template <class T>
 class FutureState : public FutureStateBase {
 public:
+    using FutureStateBase::FutureStateBase;
     /// Stores the value; throws InvalidStateError if already done.
     template <class... Args>
     void set_result(Args&&... args);
@@ -168,6 +244,13 @@ public:
     }
     T& value() noexcept { return *value_; }
 
+protected:
+    /// The runner stores its value (see claim_for_runner()).
+    template <class... Args>
+    void store_value(Args&&... args) {
+        value_.emplace(std::forward<Args>(args)...);
+    }
+
 private:
     std::optional<T> value_;
 };
@@ -175,6 +258,7 @@ private:
 template <>
 class FutureState<void> : public FutureStateBase {
 public:
+    using FutureStateBase::FutureStateBase;
     void set_result();
     bool try_set_result() {
         if (!begin_completion()) return false;
@@ -222,16 +306,21 @@ private:
 
 // ---------------------------------------------------------------------------
 
-[[noreturn]] void throw_already_done();
+/// InvalidStateError for a setter that lost: `state` is done, or a thread
+/// pool runs it.
+[[noreturn]] void throw_already_done(const FutureStateBase& state);
+/// InvalidStateError for an operation on an empty (default-constructed or
+/// moved-from) Future.
+[[noreturn]] void throw_no_state();
 
 template <class T>
 template <class... Args>
 void FutureState<T>::set_result(Args&&... args) {
-    if (!try_set_result(std::forward<Args>(args)...)) throw_already_done();
+    if (!try_set_result(std::forward<Args>(args)...)) throw_already_done(*this);
 }
 
 inline void FutureState<void>::set_result() {
-    if (!try_set_result()) throw_already_done();
+    if (!try_set_result()) throw_already_done(*this);
 }
 
 }  // namespace tandem::detail

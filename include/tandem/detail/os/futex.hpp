@@ -41,6 +41,12 @@ bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected, Deadli
 /// Wakes up to `count` threads (or processes) sleeping on `word`.
 void futex_wake(std::atomic<std::uint32_t>& word, int count, FutexScope scope = FutexScope::this_process) noexcept;
 
+/// The same on the low 32 bits of a 64-bit word (a future keeps its status
+/// there and a reference count above): sleeps while they hold `expected`,
+/// whatever happens to the high half.
+bool futex_wait(std::atomic<std::uint64_t>& word, std::uint32_t expected, Deadline deadline) noexcept;
+void futex_wake(std::atomic<std::uint64_t>& word, int count) noexcept;
+
 /// `when` as the kernel's absolute CLOCK_MONOTONIC time (steady_clock's clock
 /// on Linux), no later than an hour from now: a far deadline never overflows
 /// a timespec, and callers re-check their condition after waking anyway.

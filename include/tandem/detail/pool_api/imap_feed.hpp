@@ -109,7 +109,7 @@ public:
     }
 
 private:
-    static Future<std::vector<R>> no_chunk() { return Future<std::vector<R>>(StatePtr<FutureState<std::vector<R>>>()); }
+    static Future<std::vector<R>> no_chunk() { return {}; }  // empty: valid() is false
 
     // Makes the next non-empty chunk current; false at the end.
     bool load_next_chunk(Deadline deadline) {

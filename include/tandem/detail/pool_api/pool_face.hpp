@@ -105,7 +105,7 @@ struct MapJob {
     std::vector<std::vector<R>> chunks;
     std::size_t remaining = 0;
     bool failed = false;
-    Future<std::vector<R>> outer;
+    Future<std::vector<R>> outer = Future<std::vector<R>>::create();
     AsyncCallbacks<std::vector<R>> callbacks;
 
     /// A chunk ended. The first failure ends the job at once (Python's
@@ -200,7 +200,7 @@ public:
         using R = typename Backend::template result_t<Fn, Args...>;
         check_running();
         Future<R> inner = Backend::submit(*executor_, std::forward<Fn>(fn), std::forward<Args>(args)...);
-        Future<R> outer;
+        auto outer = Future<R>::create();
         track(core_, outer);
         inner.add_done_callback([outer, callbacks = std::move(callbacks)](const Future<R>& done) mutable {
             complete_job(done, outer, callbacks);
@@ -426,7 +426,7 @@ private:
             // Python calls the callback with [] for an empty input.
             job->remaining = 1;
             job->chunks.resize(1);
-            Future<std::vector<R>> empty;
+            auto empty = Future<std::vector<R>>::create();
             empty.set_result();
             job->chunk_done(0, empty);
             return result;
@@ -444,7 +444,7 @@ private:
                 future = Backend::template submit_chunk<Star, R>(*executor_, shared_fn, std::move(chunk));
             } catch (...) {
                 // A pool broken or shut down under us: the job fails, not the caller.
-                Future<std::vector<R>> failed;
+                auto failed = Future<std::vector<R>>::create();
                 failed.set_exception(std::current_exception());
                 job->chunk_done(index, failed);
                 break;

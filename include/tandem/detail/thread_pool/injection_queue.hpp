@@ -2,7 +2,10 @@
 //
 // Several shards, each a bounded lock-free MPMC ring (Vyukov's sequence-number
 // design) with an unbounded overflow list behind a mutex that is touched only
-// when the ring is full. A submitting thread sticks to one shard, so its tasks
+// when the ring is full. Once anything overflowed, pushes go to the list until
+// it is empty, and a worker that takes from the list moves a batch of the
+// oldest tasks back into the ring, so a submitter that outruns the workers
+// costs them one lock per batch. A submitting thread sticks to one shard, so its tasks
 // stay in submission order; workers take from every shard, starting at a
 // rotating index, so no shard starves. Submitters on different threads rarely
 // touch the same cache lines, and there is no global lock.

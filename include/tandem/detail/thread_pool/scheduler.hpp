@@ -7,20 +7,27 @@
 //
 // Sleeping and waking (the design of Go's scheduler): at most a few idle
 // workers spin, "searching" for work, for some tens of microseconds before they
-// sleep on a futex. A submitter wakes a sleeper only if nobody is searching,
-// and a searcher that finds work wakes one more sleeper if work remains, so
-// wake-ups (system calls) are rare when the pool is busy and an idle pool burns
-// no CPU. Every "is anyone searching / asleep?" check is ordered after the
-// push it follows (seq_cst on both sides), so no wake-up is lost.
+// sleep on a futex. A submitter wakes a sleeper only if nobody is searching and
+// somebody sleeps (or a worker can still be started), and a searcher that finds
+// work wakes one more sleeper if work remains, so wake-ups (system calls) are
+// rare when the pool is busy — a task that fans out to ten children wakes at
+// most one sleeper — and an idle pool burns no CPU. Every "is anyone searching
+// / asleep?" check is ordered after the push it follows (seq_cst on both
+// sides), so no wake-up is lost.
 //
 // Workers are started lazily, as Python does: one more when work arrives and
 // no worker is idle, up to max_workers. Each is a threading::Thread named
 // "<prefix>_<index>", so current_thread() inside a task is the worker.
 //
-// Waiting inside the pool: a worker that calls result() on a pending future
-// keeps running queued tasks (WaitHelper), and only sleeps — still available for
-// new work — when there is none. A pool therefore never deadlocks on its own
-// tasks, even with one worker.
+// Waiting inside the pool: a worker that waits — result() on a pending future,
+// wait(), as_completed() — keeps running queued tasks (it is the thread's
+// WaitHelper): its own children first, newest first, then, while less than half
+// of its stack is used, work from the injection queue and other workers. It
+// spins briefly when there is none, then sleeps — still available for new
+// work. A pool therefore never deadlocks on its own tasks, even with one
+// worker, and nested waits cannot overflow the stack: past the half, a waiting
+// worker runs only its own children (oneTBB has the same rule), so what it
+// waits for must then be its own child or run elsewhere.
 #pragma once
 
 #include <atomic>      // counters and flags
@@ -38,7 +45,7 @@ namespace tandem::detail {
 
 class Runnable;
 
-class ThreadPoolScheduler final : public WaitHelper {
+class ThreadPoolScheduler final {
 public:
     ThreadPoolScheduler(std::size_t max_workers, std::string thread_name_prefix, std::function<void()> initializer);
     ThreadPoolScheduler(const ThreadPoolScheduler&) = delete;
@@ -54,15 +61,11 @@ public:
     /// finish the rest and exit; optionally joins them.
     void shutdown(bool wait, bool cancel_pending);
 
-    bool wait_helping(FutureStateBase& future, Deadline deadline) override;
-
     std::size_t max_workers() const noexcept { return max_workers_; }
 
-    struct Worker;  // defined in the .cpp
+    class Worker;  // defined in the .cpp
 
 private:
-    class FutureWaker;
-
     void spawn_worker();
     void worker_main(Worker& me);
     void worker_loop(Worker& me);
@@ -71,7 +74,11 @@ private:
     static void announce_free() noexcept;
     void fail_initializer(std::exception_ptr error);
 
+    bool help_until(Worker& me, HelpedWait& wait, Deadline deadline);
+    void sleep_helping(Worker& me, HelpedWait& wait, Deadline deadline, bool may_take_others);
+
     Runnable* find_task(Worker& me) noexcept;
+    Runnable* find_nested_task(Worker& me, bool may_take_others) noexcept;
     Runnable* steal(Worker& me) noexcept;
     Runnable* search(Worker& me) noexcept;
     bool has_work() const noexcept;
