@@ -8,8 +8,9 @@
 #  3. the same consumer taking tandem through add_subdirectory and through
 #     FetchContent (a local SOURCE_DIR, no download);
 #  4. `cpack -G DEB`: the package's file list (dpkg-deb -c) holds the
-#     headers, the library and the CMake package, and the consumer builds and
-#     runs against the package's contents unpacked into a temporary root.
+#     headers, the libraries, the CMake package and the tandem program, and
+#     the consumer builds and runs against the package's contents unpacked
+#     into a temporary root.
 # Exits non-zero on the first failure. Builds under build/package*/ and a
 # temporary folder that it removes.
 #   scripts/check-package.sh
@@ -61,7 +62,8 @@ contents=$(dpkg-deb -c "$deb")
 # The library lands in usr/lib (multiarch only when configured with prefix /usr).
 for expected in 'usr/include/tandem/thread_pool_executor\.hpp' 'usr/include/tandem/detail/wire/encoding\.hpp' \
   'usr/lib/(x86_64-linux-gnu/)?libtandem\.a' 'usr/lib/(x86_64-linux-gnu/)?libtandem_mpi\.a' \
-  'usr/include/tandem/mpi/pool_executor\.hpp' 'usr/lib/(x86_64-linux-gnu/)?cmake/tandem/tandemConfig\.cmake'; do
+  'usr/include/tandem/mpi/pool_executor\.hpp' 'usr/lib/(x86_64-linux-gnu/)?cmake/tandem/tandemConfig\.cmake' \
+  'usr/bin/tandem' 'usr/share/tandem/bench/cpu_crunch\.py'; do
   grep -qE " \./$expected\$" <<<"$contents" || { echo "$deb lacks $expected" >&2; exit 1; }
 done
 dpkg-deb -x "$deb" "$work/root"
