@@ -119,7 +119,7 @@ public:
     template <class F, class... Args>
     auto submit(const F& fn, const Args&... args) -> Future<detail::mpi::TaskResult<F>> {
         using R = detail::mpi::TaskResult<F>;
-        return submit_encoded<R>(&detail::mpi::deliver_result<R>, detail::mpi::encode_task(fn, args...));
+        return submit_to<R>(*engine_, client_, &detail::mpi::deliver_result<R>, detail::mpi::encode_task(fn, args...));
     }
 
     /// Executor.map: fn(x) for each x of `inputs` on the serving ranks,
