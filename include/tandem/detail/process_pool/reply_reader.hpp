@@ -57,6 +57,9 @@ public:
 
     /// Whether next() has something to look at (a reply, or a ring it refuses).
     bool waiting() const noexcept { return !ring_.empty(); }
+    /// A hint that next() may have something, safe to ask from a thread that
+    /// does not read this ring (RingReader::looks_nonempty).
+    bool maybe_waiting() const noexcept { return ring_.looks_nonempty(); }
 
     /// The next reply, nullopt if none is published. It must be for the task
     /// `expected` (the oldest task in flight on the worker; 0 for none).

@@ -162,6 +162,12 @@ public:
     /// means someone wrote over the ring.
     std::uint64_t available() const noexcept { return ring_->head.load(std::memory_order_seq_cst) - consumed_; }
     bool empty() const noexcept { return available() == 0; }
+    /// Whether the ring's two counts differ, read from the ring alone: a hint
+    /// for a thread that does not own this side (the owner may be consuming
+    /// meanwhile); only the owner's available() and the checks decide.
+    bool looks_nonempty() const noexcept {
+        return ring_->head.load(std::memory_order_seq_cst) != ring_->tail.load(std::memory_order_relaxed);
+    }
     /// Whether the ring's consumed count is still the one this side published.
     bool tail_intact() const noexcept { return ring_->tail.load(std::memory_order_relaxed) == consumed_; }
     /// More messages than the ring holds, or the ring's consumed count is not
