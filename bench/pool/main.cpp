@@ -10,6 +10,8 @@
 //       run under scripts/mpirun.sh -np 2 in the same invocation): the floor
 //   (d) a 64 MiB argument and a 64 MiB result, MiB/s of argument per round trip
 //       (after one warm-up round trip, on both sides), beside memcpy
+//   (d') the same 64 MiB argument taken as std::span<const std::byte>, read
+//       in place in the worker's spill buffer, a checksum back, beside memcpy
 //   (e) pool start, one task, shutdown, 2 workers, per start method, median ms
 //   (f) CPU used by the parent and by each worker while a pool sits idle for
 //       one second after a task, in percent of one core
@@ -21,10 +23,12 @@
 #include <chrono>   // the idle second
 #include <cstddef>  // std::byte
 #include <cstdio>   // printf, reading /proc
+#include <cstdint>  // checksums
 #include <cstdlib>  // std::abort, std::atoi
-#include <cstring>  // std::strcmp
+#include <cstring>  // std::strcmp, std::memcpy
 #include <map>      // Python's figures
 #include <ranges>   // std::views::iota
+#include <span>     // the in-place argument
 #include <string>   // figure names, commands
 #include <thread>   // sleep_for: the idle second
 #include <vector>   // inputs, samples, payloads
@@ -44,6 +48,16 @@ namespace {
 
 int square(int x) { return x * x; }
 void noop() {}
+// Reads every byte of its argument where it lies (the worker's spill buffer).
+std::uint64_t checksum(std::span<const std::byte> bytes) {
+    std::uint64_t sum = 0;
+    for (std::size_t i = 0; i + 8 <= bytes.size(); i += 8) {
+        std::uint64_t word;
+        std::memcpy(&word, bytes.data() + i, sizeof word);
+        sum += word;
+    }
+    return sum;
+}
 
 struct Settings {
     std::size_t workers = 2;
@@ -87,6 +101,20 @@ double round_trip_us(const Settings& s) {
 double big_round_trip_mib_per_s(const Settings& s) {
     tandem::ProcessPoolExecutor pool(s.workers);
     return tandem_bench::big_round_trip_mib_per_s(pool, s.big_bytes, s.reps);
+}
+
+// (d'): MiB/s of argument per round trip, after one warm-up trip.
+double span_round_trip_mib_per_s(const Settings& s) {
+    tandem::ProcessPoolExecutor pool(s.workers);
+    const std::vector<std::byte> payload(s.big_bytes, std::byte{7});
+    const std::uint64_t expected = pool.submit(&checksum, payload).result();
+    std::vector<double> samples;
+    for (int rep = 0; rep < s.reps; ++rep) {
+        const auto start = Clock::now();
+        if (pool.submit(&checksum, payload).result() != expected) std::abort();
+        samples.push_back(static_cast<double>(s.big_bytes) / (1024.0 * 1024.0) / (micros_since(start) / 1e6));
+    }
+    return median(std::move(samples));
 }
 
 // The size of the call (c) sends, for the MPI floor's message.
@@ -211,6 +239,8 @@ int main(int argc, char** argv) {
                     *mpi_big / memcpy_rate);
     }
     std::printf("\n");
+    row("(d') 64 MiB std::span argument, in place", span_round_trip_mib_per_s(s), std::nullopt, memcpy_rate, "MiB/s",
+        Better::higher);
     for (auto method : {mp::StartMethod::fork, mp::StartMethod::forkserver, mp::StartMethod::spawn}) {
         const std::string name(mp::start_method_name(method));
         row(("(e) start + 1 task + shutdown, " + name).c_str(), start_shutdown_ms(method, s),
