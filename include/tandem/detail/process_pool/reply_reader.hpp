@@ -4,7 +4,8 @@
 // A worker's area is memory the worker can write at any moment, and a task
 // runs in the worker with all its rights: it may forge a slot, move the
 // ring's counts, or send anything on its control socket. The collector
-// (engine.cpp) reads replies only through a ReplyReader, and so does the fuzz
+// (engine.cpp: its thread, or a caller collecting while it waits in
+// result(), one at a time) reads replies only through a ReplyReader, and so does the fuzz
 // target (fuzz/ring_reader_fuzzer.cpp), which gives it rings and sockets
 // filled with arbitrary bytes. For each reply, in order:
 //  - the ring: at most kRingSlots replies published beyond those the parent

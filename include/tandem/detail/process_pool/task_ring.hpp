@@ -7,9 +7,10 @@
 // worker does not inherit the others' (Inherit::no, MADV_DONTFORK). A
 // WorkerArea has two single-producer single-consumer rings of fixed-size
 // slots: requests (the parent writes, the worker reads) and replies (the
-// worker writes, the parent's collector thread reads), plus what the worker
-// says about itself: the task it is running, since when, whether its
-// initializer has finished, and whether the collector sleeps.
+// worker writes, the parent's collector reads: its thread, or a caller
+// waiting in result()), plus what the worker says about itself: the task it
+// is running, since when, whether its initializer has finished, and whether
+// the collector sleeps.
 //
 // Everything in an area can be written by the worker at any moment, so the
 // parent believes none of it without a check: each side keeps the count it
