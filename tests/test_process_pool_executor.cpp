@@ -269,7 +269,9 @@ TEST_P(ProcessPoolTest, ASpanArgumentIsReadInPlaceInSharedMemory) {
         const std::vector<int> values = iota_values(n);
         const auto [sum, shared] = pool.submit(sum_and_where, values).result(20s);
         EXPECT_EQ(sum, sum_to(n)) << n;
-        if (n != 0) EXPECT_EQ(shared, 1) << n << " ints were copied";
+        if (n != 0) {
+            EXPECT_EQ(shared, 1) << n << " ints were copied";
+        }
     }
     const std::array<int, 3> fixed{1, 2, 3};
     EXPECT_EQ(pool.submit(sum_and_where, std::span<const int>(fixed)).result(20s).first, 6);

@@ -416,7 +416,7 @@ template <class R, class... P>
 struct Signature<R (*)(P...)> {
     using Layout = ParameterLayout<P...>;
     using HandedTuple = typename Layout::HandedTuple;
-    using EncodedTuple = typename Layout::DecodedTuple;
+    using DecodedTuple = typename Layout::DecodedTuple;
 
     /// Appends the whole call: header, handed-off arguments, encoded ones,
     /// with at most one allocation for a call whose arguments are raw values
@@ -452,12 +452,12 @@ struct Signature<R (*)(P...)> {
     template <class Pointer>
     static CallOutcome receive_and_call(Pointer fn, HandoffReader& in, bool& decoded) {
         HandedTuple handed = HandedOffReceiver<HandedTuple>::receive(in);
-        EncodedTuple encoded = [&in] {
+        DecodedTuple encoded = [&in] {
             if constexpr (Layout::any_encoded) {
-                return decode<EncodedTuple>(in.read_bytes());
+                return decode<DecodedTuple>(in.read_bytes());
             } else {
                 static_cast<void>(in);
-                return EncodedTuple();
+                return DecodedTuple();
             }
         }();
         decoded = true;
@@ -467,12 +467,12 @@ struct Signature<R (*)(P...)> {
 private:
     template <std::size_t I>
     static decltype(auto) argument([[maybe_unused]] HandedTuple& handed,
-                                   [[maybe_unused]] EncodedTuple& encoded) noexcept {
+                                   [[maybe_unused]] DecodedTuple& encoded) noexcept {
         using Q = std::tuple_element_t<I, std::tuple<P...>>;
         constexpr std::size_t index = Layout::index_in_group(I);
         if constexpr (Layout::handed[I]) {
             return pass_as<Q>(std::get<index>(handed));
-        } else if constexpr (is_received_span_v<std::tuple_element_t<index, EncodedTuple>>) {
+        } else if constexpr (is_received_span_v<std::tuple_element_t<index, DecodedTuple>>) {
             return std::get<index>(encoded).view();
         } else {
             return pass_as<Q>(std::get<index>(encoded));
@@ -480,7 +480,7 @@ private:
     }
 
     template <class Pointer, std::size_t... I>
-    static CallOutcome call(Pointer fn, HandedTuple& handed, EncodedTuple& encoded, std::index_sequence<I...>) {
+    static CallOutcome call(Pointer fn, HandedTuple& handed, DecodedTuple& encoded, std::index_sequence<I...>) {
         if constexpr (std::is_void_v<R>) {
             fn(argument<I>(handed, encoded)...);
             return CallOutcome();
