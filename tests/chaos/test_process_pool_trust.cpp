@@ -192,25 +192,26 @@ int reply_with_an_unsealed_memfd(int) {
 }
 
 // Rewrites its reply ring while the parent reads it, for up to 10 s: a reply
-// for its own task, of no kind the parent accepts, whose carrier and size
-// change under the reader, published and unpublished, with the ring's count
-// of published replies jumping back and forth. Never returns while its
-// worker lives.
-int thrash_reply_ring(int) {
+// for its own task, of no kind the parent accepts, published at once and kept
+// published, whose carrier and size keep changing under the reader, with the
+// ring's count of published replies now and then jumping past the ring.
+// Never returns while its worker lives.
+int thrash_reply_ring(Event started) {
     using namespace tandem::detail::process_pool;
     WorkerArea* area = tandem_test::own_area();
     if (area == nullptr) return -1;
     const std::uint64_t head = area->replies.head.load();
     std::byte* slot = area->replies.slots[head % kRingSlots];
+    started.set();
     const auto give_up = std::chrono::steady_clock::now() + 10s;
     for (std::uint32_t round = 0; std::chrono::steady_clock::now() < give_up; ++round) {
         const SlotHeader header{area->current_task.load(), static_cast<MessageKind>(0x7f),
                                 round % 2 == 0 ? Carrier::slot : Carrier::spill,
                                 static_cast<std::uint32_t>((round * 4099u) % (2 * kSlotPayload))};
         std::memcpy(slot, &header, sizeof header);
-        area->replies.head.store(head + 1 + round % (2 * kRingSlots));
-        area->replies.head.store(head);
+        area->replies.head.store(head + 1 + (round % 64 == 63 ? kRingSlots + 3 : 0));
     }
+    area->replies.head.store(head);
     return -2;
 }
 
@@ -345,7 +346,9 @@ TEST_P(TrustTest, AnUnsealedMemfdReplyIsAFrameError) {
 TEST_P(TrustTest, AWorkerRewritingItsRingWhileTheCallerCollectsFailsOnlyItsTask) {
     ProcessPoolExecutor pool(options(2));
     warm_up(pool, 2);
-    auto attacker = pool.submit(thrash_reply_ring, 0);
+    Event started;
+    auto attacker = pool.submit(thrash_reply_ring, started);
+    ASSERT_TRUE(started.wait(20s));
     for (int i = 0; i < 300; ++i) ASSERT_EQ(pool.submit(square, i).result(20s), i * i);
     EXPECT_THROW(attacker.result(20s), tandem::WorkerCrashed);
     EXPECT_EQ(pool.submit(square, 6).result(20s), 36);
