@@ -133,10 +133,30 @@ void try_decode(std::span<const std::byte> bytes) {
     }
 }
 
+// Decodes `bytes` as a task's arguments with a span parameter, as a worker
+// does: the view must lie within `bytes` when read in place, and hold the
+// values re-encoding gives back either way.
+void try_decode_span(std::span<const std::byte> bytes) {
+    using tandem::detail::ReceivedSpan;
+    try {
+        auto [first, values, last] = decode<std::tuple<int, ReceivedSpan<double>, std::uint8_t>>(bytes);
+        const std::span<const double> view = values.view();
+        if (values.in_place() && !view.empty()) {
+            const auto* begin = reinterpret_cast<const std::byte*>(view.data());
+            if (begin < bytes.data() || begin + view.size_bytes() > bytes.data() + bytes.size()) property_failed();
+        }
+        const Bytes again = encode(std::tuple<int, std::span<const double>, std::uint8_t>(first, view, last));
+        if (again.size() != bytes.size() || std::memcmp(again.data(), bytes.data(), bytes.size()) != 0) {
+            property_failed();
+        }
+    } catch (const FrameError&) {
+    }
+}
+
 // Decodes `bytes` as one of the types, chosen by `selector`: one decode per
 // input keeps the executions per second up.
 void decode_value_as(unsigned selector, std::span<const std::byte> bytes) {
-    switch (selector % 17) {
+    switch (selector % 18) {
         case 0: return try_decode<int, true>(bytes);
         case 1: return try_decode<bool, true>(bytes);
         case 2: return try_decode<std::string, true>(bytes);
@@ -154,6 +174,7 @@ void decode_value_as(unsigned selector, std::span<const std::byte> bytes) {
         case 13: return try_decode<std::deque<std::set<std::string>>>(bytes);
         case 14: return try_decode<std::forward_list<std::pair<std::int64_t, std::string>>>(bytes);
         case 15: return try_decode<std::vector<Heavy>>(bytes);
+        case 16: return try_decode_span(bytes);
         default:
             try {
                 (void)tandem::decode_exception(bytes);

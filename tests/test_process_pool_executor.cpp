@@ -7,6 +7,7 @@
 #include <unistd.h>    // getpid, _exit, pause
 
 #include <algorithm>  // std::reverse
+#include <array>      // a fixed-size span argument
 #include <atomic>     // stopping the busy threads
 #include <chrono>     // timeouts
 #include <csignal>    // raise
@@ -16,13 +17,16 @@
 #include <mutex>      // a lock held by another thread
 #include <ranges>     // map() inputs
 #include <set>        // distinct worker pids
+#include <span>       // span arguments, read in place
 #include <stdexcept>  // std::out_of_range
 #include <string>     // arguments
 #include <thread>     // other threads running in the parent
+#include <utility>    // std::pair results
 #include <vector>     // results, large payloads
 
 #include "support/child_process.hpp"         // open_fd_count
 #include "support/gate.hpp"                  // eventually
+#include "support/hostile_task.hpp"          // mappings_named: where a span argument lies
 #include "tandem/detail/process_pool/task_ring.hpp"    // WorkerArea: a task scribbling over its ring
 #include "tandem/detail/process_pool/worker.hpp"  // kCorruptRingStatus
 #include "tandem/errors.hpp"                 // WorkerCrashed, BrokenProcessPool, TimeoutError
@@ -106,6 +110,54 @@ int parent_marker = 0;
 int read_parent_marker() { return parent_marker; }
 void exiting_initializer() { ::_exit(1); }
 
+// Spins (bounded) until `release` is set: a worker that polls sees it within
+// a microsecond, where one asleep on the event would take a wake-up.
+bool spin_until_set(const tandem::multiprocessing::Event& release) {
+    const auto give_up = std::chrono::steady_clock::now() + 20s;
+    while (!release.is_set()) {
+        if (std::chrono::steady_clock::now() > give_up) return false;
+    }
+    return true;
+}
+int when_released(tandem::multiprocessing::Event release) { return spin_until_set(release) ? 1 : -1; }
+// Returns well after `release` (a CPU loop of about 20 ms, not a wait for anything).
+int long_after_release(tandem::multiprocessing::Event release) {
+    if (!spin_until_set(release)) return -1;
+    const auto until = std::chrono::steady_clock::now() + 20ms;
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    return 2;
+}
+int abort_when_released(tandem::multiprocessing::Event release) {
+    if (spin_until_set(release)) std::abort();
+    return -1;
+}
+
+// The sum of `values`, and 1 if they lie in one of tandem's shared-memory mappings (the call's
+// request slot or spill buffer), 0 if they were copied into the worker's own memory.
+std::pair<long long, int> sum_and_where(std::span<const int> values) {
+    long long sum = 0;
+    for (int value : values) sum += value;
+    const auto address = reinterpret_cast<unsigned long>(values.data());
+    int shared = 0;
+    for (const auto& mapping : tandem_test::mappings_named("memfd:tandem:")) {
+        if (address >= mapping.start && address < mapping.end) shared = 1;
+    }
+    return {sum, shared};
+}
+// A span after a one-byte argument: its elements arrive at an odd offset.
+std::pair<long long, int> sum_after_a_char(char, std::span<const int> values) { return sum_and_where(values); }
+int abort_after_reading(std::span<const int> values) {
+    if (!values.empty() && values.back() >= 0) std::abort();
+    return -1;
+}
+std::vector<int> iota_values(int n) {
+    std::vector<int> values(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) values[static_cast<std::size_t>(i)] = i;
+    return values;
+}
+long long sum_to(int n) { return static_cast<long long>(n) * (n - 1) / 2; }
+
 bool has_zombie_children() {
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, WNOHANG);
@@ -118,6 +170,136 @@ protected:
         return {.max_workers = workers, .start_method = GetParam()};
     }
 };
+
+// tandem (issue 12): a caller waiting in result() reads its own reply from the worker's ring
+// and completes its future itself (so the future's done-callbacks run on the caller's thread,
+// inside result()), instead of waiting for the collector thread to hand it over. Python's
+// waiter sleeps until the executor's manager thread completes the future.
+TEST_P(ProcessPoolTest, ACallerWaitingInResultCollectsItsOwnReply) {
+    ProcessPoolExecutor pool(options(1));
+    const auto caller = std::this_thread::get_id();
+    std::atomic<bool> in_result{false};
+    int collected_here = 0;
+    // Usually the first round; bounded, for a machine so busy that the collector thread keeps
+    // getting there first.
+    for (int i = 0; i < 200 && collected_here < 3; ++i) {
+        auto f = pool.submit(square, i);
+        std::atomic<bool> here{false};
+        f.add_done_callback([&](const Future<int>&) {
+            if (std::this_thread::get_id() == caller && in_result.load()) here = true;
+        });
+        in_result = true;
+        EXPECT_EQ(f.result(20s), i * i);
+        in_result = false;
+        if (here) ++collected_here;
+    }
+    EXPECT_EQ(collected_here, 3);
+}
+
+// tandem (issue 12): while it waits for its own future, a caller collects every reply that
+// arrives, other futures' too: here another task's, completed on the caller's thread while it
+// waits in result() for a task that ends later.
+TEST_P(ProcessPoolTest, ACallerCollectsOtherFuturesRepliesWhileItWaits) {
+    ProcessPoolExecutor pool(options(2));
+    for (int w = 0; w < 4; ++w) EXPECT_EQ(pool.submit(square, w).result(20s), w * w);  // both workers ready
+    const auto caller = std::this_thread::get_id();
+    std::atomic<bool> in_result{false};
+    bool collected_other = false;
+    for (int round = 0; round < 50 && !collected_other; ++round) {
+        tandem::multiprocessing::Event release;
+        auto other = pool.submit(when_released, release);
+        auto mine = pool.submit(long_after_release, release);
+        std::atomic<bool> here{false};
+        other.add_done_callback([&](const Future<int>&) {
+            if (std::this_thread::get_id() == caller && in_result.load()) here = true;
+        });
+        release.set();
+        in_result = true;
+        EXPECT_EQ(mine.result(20s), 2);
+        in_result = false;
+        EXPECT_EQ(other.result(20s), 1);
+        collected_other = here.load();
+    }
+    EXPECT_TRUE(collected_other);
+}
+
+// tandem (issue 12): a worker that dies while the caller is collecting replies (the caller
+// keeps reading the rings with round trips on the other worker meanwhile) fails only its own
+// task, with WorkerCrashed; the caller's round trips all complete, and the pool goes on.
+TEST_P(ProcessPoolTest, AWorkerDyingWhileTheCallerCollectsFailsOnlyItsTask) {
+    ProcessPoolExecutor pool(options(2));
+    for (int w = 0; w < 4; ++w) EXPECT_EQ(pool.submit(square, w).result(20s), w * w);
+    tandem::multiprocessing::Event release;
+    auto doomed = pool.submit(abort_when_released, release);
+    release.set();
+    for (int i = 0; i < 300; ++i) ASSERT_EQ(pool.submit(square, i).result(20s), i * i);
+    try {
+        doomed.result(20s);
+        ADD_FAILURE() << "the task returned";
+    } catch (const tandem::WorkerCrashed& crash) {
+        EXPECT_EQ(crash.signal_number(), SIGABRT);
+    }
+    EXPECT_EQ(pool.submit(square, 12).result(20s), 144);
+}
+
+// tandem (issue 12): several threads submit and wait at once, each collecting while it waits
+// (one at a time holds the collecting role; the others find it taken and keep checking their
+// own futures): every thread gets its own results.
+TEST_P(ProcessPoolTest, ThreadsThatSubmitAndWaitConcurrentlyAllGetTheirResults) {
+    ProcessPoolExecutor pool(options(2));
+    std::vector<std::thread> callers;
+    std::atomic<int> wrong{0};
+    for (int t = 0; t < 3; ++t) {
+        callers.emplace_back([&pool, &wrong, t] {
+            for (int i = 0; i < 300; ++i) {
+                if (pool.submit(square, t * 1000 + i).result(20s) != (t * 1000 + i) * (t * 1000 + i)) ++wrong;
+            }
+        });
+    }
+    for (auto& caller : callers) caller.join();
+    EXPECT_EQ(wrong.load(), 0);
+}
+
+// tandem (issue 12): a task that takes std::span<const T> reads its argument where it arrived,
+// in the pool's shared memory (a ring slot for a small one, a spill buffer for a large one),
+// without a copy into the worker's own memory; the caller passes any contiguous range of T.
+TEST_P(ProcessPoolTest, ASpanArgumentIsReadInPlaceInSharedMemory) {
+    ProcessPoolExecutor pool(options(1));
+    for (int n : {0, 100, 1 << 20}) {
+        const std::vector<int> values = iota_values(n);
+        const auto [sum, shared] = pool.submit(sum_and_where, values).result(20s);
+        EXPECT_EQ(sum, sum_to(n)) << n;
+        if (n != 0) {
+            EXPECT_EQ(shared, 1) << n << " ints were copied";
+        }
+    }
+    const std::array<int, 3> fixed{1, 2, 3};
+    EXPECT_EQ(pool.submit(sum_and_where, std::span<const int>(fixed)).result(20s).first, 6);
+}
+
+// tandem (issue 12): a span whose elements arrive misaligned for their type (after a one-byte
+// argument) is copied into aligned memory first: the task still sees the right values.
+TEST_P(ProcessPoolTest, AMisalignedSpanArgumentIsCopiedFirst) {
+    ProcessPoolExecutor pool(options(1));
+    const std::vector<int> values = iota_values(5000);
+    const auto [sum, shared] = pool.submit(sum_after_a_char, 'x', values).result(20s);
+    EXPECT_EQ(sum, sum_to(5000));
+    EXPECT_EQ(shared, 0);
+}
+
+// tandem (issue 12): a task that crashes while its span argument lies in shared memory fails
+// alone with WorkerCrashed; the replacement worker gets its own buffers, and spans (small and
+// large) go on working, as do the tasks queued behind the crash.
+TEST_P(ProcessPoolTest, ASpanTaskThatCrashesFailsOnlyItself) {
+    ProcessPoolExecutor pool(options(1));
+    const std::vector<int> large = iota_values(1 << 20);
+    EXPECT_EQ(pool.submit(sum_and_where, large).result(20s).first, sum_to(1 << 20));  // a spill buffer exists
+    auto crash = pool.submit(abort_after_reading, large);
+    auto behind = pool.submit(sum_and_where, large);
+    EXPECT_THROW(crash.result(20s), tandem::WorkerCrashed);
+    EXPECT_EQ(behind.result(20s), std::make_pair(sum_to(1 << 20), 1));
+    EXPECT_EQ(pool.submit(sum_and_where, iota_values(10)).result(20s), std::make_pair(sum_to(10), 1));
+}
 
 // concurrent.futures: submit() returns a Future whose result() is fn(*args).
 TEST_P(ProcessPoolTest, SubmitReturnsTheResult) {

@@ -84,6 +84,13 @@ std::map<std::string, int> count_words(const std::vector<std::string>& words) {
     return counts;
 }
 int negate(int value) noexcept { return -value; }
+// The sum of a span argument, and whether its elements lie inside `[first, last)` (the message).
+std::tuple<double, bool> sum_inside(std::span<const double> values, std::uint64_t first, std::uint64_t last) {
+    double sum = 0;
+    for (double value : values) sum += value;
+    const auto address = reinterpret_cast<std::uint64_t>(values.data());
+    return {sum, values.empty() || (address >= first && address + values.size_bytes() <= last)};
+}
 
 std::atomic<int> recorded{0};
 void record(int value) { recorded = value; }
@@ -435,9 +442,27 @@ TEST(RemoteCall, ArgumentThatFailsToDecodeIsTheOutcome) {
     expect_error<std::invalid_argument>([&] { take_result<int>(outcome); }, "cannot load an Unloadable");
 }
 
+// tandem (issue 12): a std::span<const T> parameter is sent as the range it views (any
+// contiguous range of T converts) and read by the function in place, inside the message.
+TEST(RemoteCall, SpanParametersAreReadInPlaceInTheMessage) {
+    const std::vector<double> values{1.5, 2.5, 3.0};
+    // The buffer the message will be read from is made first (its size does not depend on the
+    // addresses it names), then the message naming it is copied in.
+    Bytes message(encoded(&sum_inside, values, std::uint64_t{0}, std::uint64_t{0}).size());
+    const auto first = reinterpret_cast<std::uint64_t>(message.data());
+    const Bytes bytes = encoded(&sum_inside, values, first, first + message.size());
+    ASSERT_EQ(bytes.size(), message.size());
+    std::memcpy(message.data(), bytes.data(), bytes.size());
+    const auto [sum, inside] = take_result<std::tuple<double, bool>>(run_bytes(message));
+    EXPECT_DOUBLE_EQ(sum, 7.0);
+    EXPECT_TRUE(inside);
+    EXPECT_DOUBLE_EQ(std::get<0>(call_here<std::tuple<double, bool>>(&sum_inside, std::vector<double>{}, 0, 0)), 0.0);
+}
+
 // tandem promise: a truncated call is a FrameError at every length, never a crash.
 TEST(RemoteCall, TruncatedMessageIsFrameError) {
-    for (const Bytes& whole : {encoded(&greet, "world"), encoded(&add, 1, 2), encoded(+[] { return 7; })}) {
+    for (const Bytes& whole : {encoded(&greet, "world"), encoded(&add, 1, 2), encoded(+[] { return 7; }),
+                               encoded(&sum_inside, std::vector<double>{1.0, 2.0}, 0, 0)}) {
         for (std::size_t size = 0; size < whole.size(); ++size) {
             const Bytes part(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(size));
             EXPECT_THROW(run_bytes(part), FrameError) << "length " << size << " of " << whole.size();

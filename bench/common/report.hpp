@@ -25,11 +25,10 @@ inline double micros_since(Clock::time_point start) {
     return std::chrono::duration<double, std::micro>(Clock::now() - start).count();
 }
 
-/// Runs `python3 <script> [arguments]` and reads its "name value" lines.
-/// Empty if Python is missing or fails: the table then shows tandem alone.
-inline std::map<std::string, double> run_python(const std::string& script, const std::string& arguments) {
+/// Runs the shell command `command` and reads its "name value" lines.
+/// Empty if it cannot run or prints none.
+inline std::map<std::string, double> run_peer(const std::string& command) {
     std::map<std::string, double> figures;
-    const std::string command = "python3 " + script + " " + arguments;
     FILE* output = ::popen(command.c_str(), "r");
     if (output == nullptr) return figures;
     char name[128];
@@ -37,6 +36,12 @@ inline std::map<std::string, double> run_python(const std::string& script, const
     while (std::fscanf(output, "%127s %lf", name, &value) == 2) figures[name] = value;
     ::pclose(output);
     return figures;
+}
+
+/// Runs `python3 <script> [arguments]` and reads its "name value" lines.
+/// Empty if Python is missing or fails: the table then shows tandem alone.
+inline std::map<std::string, double> run_python(const std::string& script, const std::string& arguments) {
+    return run_peer("python3 " + script + " " + arguments);
 }
 
 inline std::optional<double> lookup(const std::map<std::string, double>& figures, const std::string& name) {

@@ -33,12 +33,13 @@
 #include <mpi.h>  // the raw floor
 
 #include "executor_workloads.hpp"            // the workloads, run on both executors
+#include "mpi_floor.hpp"                     // the raw MPI ping-pongs
 #include "report.hpp"                        // median, micros_since, Clock
 #include "tandem/init.hpp"                   // tandem::init: the local pool's start methods
 #include "tandem/mpi/pool_executor.hpp"      // CommExecutor, PoolExecutor
 #include "tandem/process_pool_executor.hpp"  // the local peer
 
-using namespace tandem_bench;  // the workloads, median, micros_since, Clock: bench/common
+using namespace tandem_bench;  // the workloads, the MPI floors, median, micros_since, Clock: bench/common
 
 namespace {
 
@@ -72,48 +73,6 @@ void sleepy_barrier(MPI_Comm comm) {
         const timespec pause{0, 200'000};
         ::nanosleep(&pause, nullptr);
     }
-}
-
-// --- the raw MPI floors: rank 0 and rank 1 only ----------------------------------------------
-
-double raw_round_trip_us(MPI_Comm comm, std::size_t call_bytes, std::size_t trips) {
-    int rank = 0;
-    MPI_Comm_rank(comm, &rank);
-    std::vector<std::byte> call(call_bytes);
-    int reply = 0;
-    std::vector<double> samples;
-    for (std::size_t i = 0; i < trips + 100; ++i) {  // the first 100 warm up
-        const auto start = Clock::now();
-        if (rank == 0) {
-            MPI_Send(call.data(), static_cast<int>(call.size()), MPI_BYTE, 1, 0, comm);
-            MPI_Recv(&reply, sizeof reply, MPI_BYTE, 1, 0, comm, MPI_STATUS_IGNORE);
-        } else if (rank == 1) {
-            MPI_Recv(call.data(), static_cast<int>(call.size()), MPI_BYTE, 0, 0, comm, MPI_STATUS_IGNORE);
-            MPI_Send(&reply, sizeof reply, MPI_BYTE, 0, 0, comm);
-        }
-        if (i >= 100) samples.push_back(micros_since(start));
-    }
-    return rank <= 1 ? median(std::move(samples)) : 0.0;
-}
-
-double raw_big_mib_per_s(MPI_Comm comm, const Settings& s) {
-    int rank = 0;
-    MPI_Comm_rank(comm, &rank);
-    std::vector<std::byte> buffer(s.big_bytes, std::byte{7});
-    std::vector<double> samples;
-    for (int rep = 0; rep < s.reps + 1; ++rep) {
-        const auto start = Clock::now();
-        const int count = static_cast<int>(buffer.size());
-        if (rank == 0) {
-            MPI_Send(buffer.data(), count, MPI_BYTE, 1, 0, comm);
-            MPI_Recv(buffer.data(), count, MPI_BYTE, 1, 0, comm, MPI_STATUS_IGNORE);
-        } else if (rank == 1) {
-            MPI_Recv(buffer.data(), count, MPI_BYTE, 0, 0, comm, MPI_STATUS_IGNORE);
-            MPI_Send(buffer.data(), count, MPI_BYTE, 0, 0, comm);
-        }
-        if (rep > 0) samples.push_back(static_cast<double>(s.big_bytes) / (1024.0 * 1024.0) / (micros_since(start) / 1e6));
-    }
-    return rank <= 1 ? median(std::move(samples)) : 0.0;
 }
 
 // CPU seconds of every serving rank, as they report it.
@@ -197,8 +156,8 @@ int main(int argc, char** argv) {
     if (rank <= 1) {
         MPI_Comm pair = MPI_COMM_NULL;
         MPI_Comm_split(raw, 0, rank, &pair);
-        raw_trip = raw_round_trip_us(pair, call_bytes, s.trips);
-        raw_big = raw_big_mib_per_s(pair, s);
+        raw_trip = mpi_round_trip_us(pair, call_bytes, s.trips);
+        raw_big = mpi_big_mib_per_s(pair, s.big_bytes, s.reps);
         MPI_Comm_free(&pair);
     } else {
         MPI_Comm none = MPI_COMM_NULL;

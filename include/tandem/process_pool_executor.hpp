@@ -50,8 +50,20 @@
 //   parent (PR_SET_PDEATHSIG), whatever the start method.
 // - max_tasks_per_child works with every start method (Python refuses it
 //   with fork).
-// - Done-callbacks of the futures run on the pool's collector thread: they
-//   must not wait for other futures of the same pool.
+// - Done-callbacks of the futures run on the pool's collector thread, or on
+//   a thread waiting in result() (which collects replies, see Transport):
+//   they must not wait for other futures of the same pool.
+// - A task may take std::span<const T> (T trivially copyable; the caller
+//   passes a vector, array or span of T): it reads its argument in place, in
+//   the shared memory the call arrived in (a ring slot, or a spill buffer for
+//   a large one), with no copy in the worker. Lifetime rule: the span is
+//   valid only until the task returns (the memory then carries the next
+//   call); copy what the task keeps. Elements arriving misaligned for T
+//   (after arguments whose sizes break 8-byte alignment; a span as the first
+//   argument never is) are copied into the worker's memory first.
+//
+//       double total(std::span<const double> values);   // reads in place
+//       double t = pool.submit(total, big_vector).result();
 // - Transport: per worker, shared-memory rings (memfd, nothing in /dev/shm)
 //   with futex and eventfd wake-ups only when the other side sleeps. Calls
 //   and results larger than a ring slot (16 KiB) go through per-worker
@@ -59,6 +71,11 @@
 //   carried a large message keeps buffers at least that large (two per
 //   direction, each up to 512 MiB; larger messages get a memfd of their own,
 //   freed after use). See detail/process_pool/task_ring.hpp and spill.hpp.
+//   A thread that submitted to the pool and then waits for a future (in
+//   result()) reads the reply rings itself for about 50 µs before it sleeps,
+//   completing its own future and any other whose reply it finds, so a round
+//   trip needs no hand-off through the collector thread
+//   (detail/process_pool/caller_collector.hpp).
 //
 // Do not destroy the executor from one of its own done-callbacks.
 #pragma once

@@ -19,10 +19,11 @@
 #include <system_error>  // std::system_error
 #include <utility>       // std::move
 
-#include "tandem/detail/os/futex.hpp"                     // spin_until, Clock
+#include "tandem/detail/os/futex.hpp"                     // spin_until, futex_wake, Clock
 #include "tandem/detail/os/pidfd.hpp"                     // pidfd_send_signal
 #include "tandem/detail/os/shared_region.hpp"             // each worker's region
 #include "tandem/detail/os/system_error.hpp"              // throw_errno
+#include "tandem/detail/process_pool/caller_collector.hpp"  // a submitter collects while it waits
 #include "tandem/detail/process_pool/reply_reader.hpp"    // ReplyReader: replies, checked
 #include "tandem/detail/process_pool/spill.hpp"           // write_message, ProtocolError
 #include "tandem/detail/process_pool/task_ring.hpp"       // WorkerArea, RingWriter
@@ -52,6 +53,15 @@ constexpr std::chrono::microseconds kSpinBudget{50};
 // before the pool counts as broken.
 constexpr int kCrashLoopLimit = 3;
 
+// How long a caller waiting in result() collects before it sleeps on its
+// future (and the collector thread takes over).
+constexpr std::chrono::microseconds kCallerSpinBudget{50};
+
+// The pool whose reply rings this thread reads now (it holds that pool's
+// collect_mutex_), if any: a done-callback run while collecting must not
+// lock it again, nor wait for the collector thread that waits for it.
+thread_local const PoolEngine* collecting_here = nullptr;
+
 std::string describe_exit(pid_t pid, int exitcode) {
     std::string text = "worker process " + std::to_string(pid);
     if (exitcode < 0) {
@@ -79,6 +89,16 @@ std::string initializer_failure(const WorkerArea& area) {
     std::memcpy(copy, area.failure, sizeof copy);
     std::atomic_signal_fence(std::memory_order_seq_cst);
     return std::string(copy, ::strnlen(copy, sizeof copy));
+}
+
+std::string describe_current_exception() {
+    try {
+        throw;
+    } catch (const std::exception& error) {
+        return error.what();
+    } catch (...) {
+        return "an unknown exception";
+    }
 }
 
 UniqueFd make_fd(int fd, const char* what) {
@@ -126,7 +146,9 @@ struct PoolEngine::WorkerSlot {
     // Killed by the pool: its ring is not looked at again (read without the
     // lock by the collector's spin).
     std::atomic<bool> killed{false};
-    bool ready = false;     // the collector saw it ready: tasks go to it only then
+    // The collector saw it ready: tasks go to it only then (read without a
+    // lock by the collector's spin).
+    std::atomic<bool> ready{false};
     bool retiring = false;  // to stop after max_tasks_per_child
     bool stop_sent = false;
     bool killed_for_timeout = false;
@@ -147,6 +169,29 @@ struct PoolEngine::WorkerSlot {
     }
     std::uint64_t oldest_in_flight() const noexcept { return in_flight.empty() ? 0 : in_flight.front()->id; }
 };
+
+namespace {
+
+// Holds a pool's collect_mutex_ and says so to this thread (collecting_here).
+class Collecting {
+public:
+    Collecting(const PoolEngine& engine, std::mutex& mutex) : lock_(mutex), outer_(collecting_here) {
+        collecting_here = &engine;
+    }
+    Collecting(const PoolEngine& engine, std::mutex& mutex, std::adopt_lock_t)
+        : lock_(mutex, std::adopt_lock), outer_(collecting_here) {
+        collecting_here = &engine;
+    }
+    Collecting(const Collecting&) = delete;
+    Collecting& operator=(const Collecting&) = delete;
+    ~Collecting() { collecting_here = outer_; }
+
+private:
+    std::lock_guard<std::mutex> lock_;
+    const PoolEngine* outer_;
+};
+
+}  // namespace
 
 PoolEngine::PoolEngine(EngineOptions options) : options_(std::move(options)) {
     // Resolved once, now: the default refuses to fork a process with several
@@ -289,6 +334,7 @@ void PoolEngine::submit(StatePtr<FutureStateBase> future, Deliver deliver, Hando
         dispatch_locked(failed);
     }
     fail_all(failed);
+    collect_while_waiting_here(*this);
 }
 
 void PoolEngine::dispatch_locked(Failures& failed) {
@@ -365,7 +411,7 @@ bool PoolEngine::send_task_locked(WorkerSlot& worker, Task& task) {
         task.started_at.reset();
     }
     task.written = true;
-    if (worker.requests.publish()) wake_shared(worker.area->requests.consumer_sleeping);
+    if (worker.requests.publish()) futex_wake(worker.area->requests.consumer_sleeping, 1, FutexScope::shared);
     return true;
 }
 
@@ -381,7 +427,7 @@ void PoolEngine::send_stop_locked(WorkerSlot& worker) {
     slot->kind = MessageKind::stop;
     slot->carrier = Carrier::slot;
     slot->size = 0;
-    if (worker.requests.publish()) wake_shared(worker.area->requests.consumer_sleeping);
+    if (worker.requests.publish()) futex_wake(worker.area->requests.consumer_sleeping, 1, FutexScope::shared);
 }
 
 void PoolEngine::kill_worker_locked(WorkerSlot& worker, const std::string& protocol_error, std::uint64_t blamed) {
@@ -469,9 +515,10 @@ void PoolEngine::signal_workers(int signal_number) {
 }
 
 void PoolEngine::join_collector() {
-    // A done-callback runs on the collector; shutting down from there must
-    // not wait for itself (the collector finishes on its own).
-    if (std::this_thread::get_id() == collector_.get_id()) return;
+    // A done-callback runs on the collector, or on a caller collecting while
+    // it waits; shutting down from there must not wait for the collector,
+    // which may wait for this very thread (it finishes on its own).
+    if (std::this_thread::get_id() == collector_.get_id() || collecting_here == this) return;
     std::lock_guard lock(join_mutex_);
     if (collector_.joinable()) collector_.join();
 }
@@ -521,9 +568,11 @@ void PoolEngine::collector_main() {
 }
 
 bool PoolEngine::work_waiting() const noexcept {
+    // Read by the collector's spin without collect_mutex_: only atomics
+    // (the processes and regions change only under it, on this thread).
     for (const auto& worker : workers_) {
         if (!worker->process || worker->killed.load(std::memory_order_relaxed)) continue;
-        if (worker->replies.waiting()) return true;
+        if (worker->replies.maybe_waiting()) return true;
         if (!worker->ready && worker->area->phase.load(std::memory_order_seq_cst) == WorkerPhase::ready) return true;
     }
     return false;
@@ -552,32 +601,61 @@ bool PoolEngine::note_ready_workers() {
     return any;
 }
 
+bool PoolEngine::collect_once() {
+    bool progress = note_ready_workers();
+    for (auto& worker : workers_) {
+        if (worker->process && drain_replies(*worker)) progress = true;
+    }
+    if (progress) {
+        Failures failed;
+        {
+            std::lock_guard lock(mutex_);
+            dispatch_locked(failed);
+        }
+        fail_all(failed);
+    }
+    return progress;
+}
+
+bool PoolEngine::park_collector_locked() {
+    collector_parked_ = true;
+    // While callers collect, the flags stay down: they see every reply
+    // without a wake-up, and the last of them raises the flags.
+    if (callers_collecting_.load(std::memory_order_relaxed) > 0) return true;
+    set_collector_sleeping(true);
+    if (!work_waiting()) return true;
+    wake_from_park_locked();
+    return false;
+}
+
+void PoolEngine::wake_from_park_locked() noexcept {
+    collector_parked_ = false;
+    set_collector_sleeping(false);
+}
+
 void PoolEngine::collect() {
     epoll_event events[64];
     for (;;) {
-        bool progress = note_ready_workers();
-        for (auto& worker : workers_) {
-            if (worker->process && drain_replies(*worker)) progress = true;
-        }
-        if (progress) {
-            Failures failed;
-            {
-                std::lock_guard lock(mutex_);
-                dispatch_locked(failed);
-            }
-            fail_all(failed);
-        }
-        const auto wake_at = check_timeouts();
+        bool progress = false;
+        std::optional<Clock::time_point> wake_at;
         {
+            const Collecting collecting(*this, collect_mutex_);
+            progress = collect_once();
+            wake_at = check_timeouts();
             std::lock_guard lock(mutex_);
             if (finished_locked()) return;
         }
         if (progress) continue;
-        if (spin_until([this] { return work_waiting(); }, kSpinBudget)) continue;
-        set_collector_sleeping(true);
-        if (work_waiting()) {
-            set_collector_sleeping(false);
+        // A caller that collects makes this thread's spin pointless: it parks
+        // at once, leaving the cores to the caller and the workers.
+        if (spin_until([this] { return work_waiting() || callers_collecting_.load(std::memory_order_relaxed) > 0; },
+                       kSpinBudget) &&
+            work_waiting()) {
             continue;
+        }
+        {
+            const Collecting collecting(*this, collect_mutex_);
+            if (!park_collector_locked()) continue;
         }
         int timeout_ms = -1;
         if (wake_at) {
@@ -585,9 +663,12 @@ void PoolEngine::collect() {
             timeout_ms = static_cast<int>(std::clamp<long long>(left, 0, 60'000));
         }
         const int ready = ::epoll_wait(epoll_fd_.get(), events, 64, timeout_ms);
-        set_collector_sleeping(false);
+        const int error = errno;
+        const Collecting collecting(*this, collect_mutex_);
+        wake_from_park_locked();
         if (ready < 0) {
-            if (errno == EINTR) continue;
+            if (error == EINTR) continue;
+            errno = error;
             throw_errno("process pool: epoll_wait");
         }
         for (int i = 0; i < ready; ++i) {
@@ -602,6 +683,57 @@ void PoolEngine::collect() {
                 handle_death(*workers_[index]);
             }
         }
+    }
+}
+
+bool PoolEngine::collect_while_waiting(FutureStateBase& future, Deadline deadline) {
+    if (collecting_here == this) return future.done();  // a done-callback of ours: no second lock
+    bool helping = false;
+    bool done = false;
+    const auto collect_or_check = [&]() -> bool {
+        if (future.done()) return true;
+        if (!collect_mutex_.try_lock()) return false;
+        const Collecting collecting(*this, collect_mutex_, std::adopt_lock);
+        if (!helping) {
+            helping = true;
+            callers_collecting_.fetch_add(1, std::memory_order_relaxed);
+            // The collector thread may sleep with the flags up: down they go,
+            // this caller sees every reply while it spins.
+            if (collector_parked_) set_collector_sleeping(false);
+        }
+        try {
+            collect_once();
+        } catch (...) {
+            Failures failed;
+            {
+                std::lock_guard lock(mutex_);
+                break_pool_locked("a caller collecting replies failed: " + describe_current_exception(), failed);
+            }
+            fail_all(failed);
+        }
+        return future.done();
+    };
+    const auto budget = deadline ? std::min<Clock::duration>(kCallerSpinBudget, *deadline - Clock::now())
+                                 : Clock::duration(kCallerSpinBudget);
+    done = spin_until(collect_or_check, budget);
+    if (helping) {
+        const Collecting collecting(*this, collect_mutex_);
+        stop_helping_locked();
+    }
+    return done || future.done();
+}
+
+void PoolEngine::stop_helping_locked() {
+    if (callers_collecting_.fetch_sub(1, std::memory_order_relaxed) != 1 || !collector_parked_) return;
+    // The last caller out: the collector thread sleeps, so the flags go up,
+    // then the rings are read once more (a reply published before a worker
+    // could see the flag would wait unseen otherwise).
+    set_collector_sleeping(true);
+    if (!work_waiting()) return;
+    try {
+        collect_once();
+    } catch (...) {
+        wake_collector();  // the collector thread finds it again, and reports it
     }
 }
 
@@ -808,6 +940,7 @@ void PoolEngine::finish_workers() {
         worker->process->join();
         ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, worker->pidfd, nullptr);
         ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, worker->event_fd.get(), nullptr);
+        const Collecting collecting(*this, collect_mutex_);
         std::lock_guard lock(mutex_);
         release_process_locked(*worker);
         worker->socket.reset();

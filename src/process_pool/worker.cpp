@@ -15,7 +15,7 @@
 #include <vector>        // descriptors
 
 #include "tandem/detail/launch/launcher.hpp"         // describe_exception, exit_child
-#include "tandem/detail/os/futex.hpp"                // spin_until, cpu_relax
+#include "tandem/detail/os/futex.hpp"                // spin_until, cpu_relax, futex_wait
 #include "tandem/detail/os/shared_region.hpp"        // SharedRegion: the worker's area
 #include "tandem/detail/process_pool/spill.hpp"      // write_message, read_message
 #include "tandem/detail/process_pool/task_ring.hpp"  // WorkerArea, RingReader, RingWriter
@@ -107,7 +107,7 @@ private:
                 sleeping.store(0, std::memory_order_relaxed);
                 return;
             }
-            wait_shared(sleeping, 1);
+            futex_wait(sleeping, 1, std::nullopt, FutexScope::shared);
         }
     }
 

@@ -191,6 +191,30 @@ int reply_with_an_unsealed_memfd(int) {
     return ::ftruncate(memfd, 0);  // the real reply never comes: the worker finds its ring forged and exits
 }
 
+// Rewrites its reply ring while the parent reads it, for up to 10 s: a reply
+// for its own task, of no kind the parent accepts, published at once and kept
+// published, whose carrier and size keep changing under the reader, with the
+// ring's count of published replies now and then jumping past the ring.
+// Never returns while its worker lives.
+int thrash_reply_ring(Event started) {
+    using namespace tandem::detail::process_pool;
+    WorkerArea* area = tandem_test::own_area();
+    if (area == nullptr) return -1;
+    const std::uint64_t head = area->replies.head.load();
+    std::byte* slot = area->replies.slots[head % kRingSlots];
+    started.set();
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    for (std::uint32_t round = 0; std::chrono::steady_clock::now() < give_up; ++round) {
+        const SlotHeader header{area->current_task.load(), static_cast<MessageKind>(0x7f),
+                                round % 2 == 0 ? Carrier::slot : Carrier::spill,
+                                static_cast<std::uint32_t>((round * 4099u) % (2 * kSlotPayload))};
+        std::memcpy(slot, &header, sizeof header);
+        area->replies.head.store(head + 1 + (round % 64 == 63 ? kRingSlots + 3 : 0));
+    }
+    area->replies.head.store(head);
+    return -2;
+}
+
 // Expects `task` to fail with WorkerCrashed, the pool having killed its worker for `reason`.
 void expect_killed_for(Future<int>& task, const std::string& reason) {
     try {
@@ -312,6 +336,22 @@ TEST_P(TrustTest, AnUnsealedMemfdReplyIsAFrameError) {
     EXPECT_THROW(attacker.result(20s), tandem::FrameError);
     EXPECT_EQ(behind.result(20s), kLarge);
     EXPECT_EQ(pool.submit(square, 2).result(20s), 4);
+}
+
+// tandem (issue 12): a caller waiting in result() reads the reply rings itself, through the
+// same checked reader as the collector thread: a worker rewriting its ring while the caller
+// reads it (here while the caller runs round trips on the other worker, collecting each) is
+// killed and fails only its own task, with WorkerCrashed; every round trip completes, and the
+// pool goes on.
+TEST_P(TrustTest, AWorkerRewritingItsRingWhileTheCallerCollectsFailsOnlyItsTask) {
+    ProcessPoolExecutor pool(options(2));
+    warm_up(pool, 2);
+    Event started;
+    auto attacker = pool.submit(thrash_reply_ring, started);
+    ASSERT_TRUE(started.wait(20s));
+    for (int i = 0; i < 300; ++i) ASSERT_EQ(pool.submit(square, i).result(20s), i * i);
+    EXPECT_THROW(attacker.result(20s), tandem::WorkerCrashed);
+    EXPECT_EQ(pool.submit(square, 6).result(20s), 36);
 }
 
 INSTANTIATE_TEST_SUITE_P(StartMethods, TrustTest,

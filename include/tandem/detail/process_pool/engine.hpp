@@ -16,6 +16,19 @@
 // event fd (written by the worker only when the collector said it sleeps)
 // and pidfd, and its own wake-up eventfd.
 //
+// A caller that waits in result() collects too (caller_collector.hpp): while
+// it spins it takes the collector's part, draining every reply ring through
+// the same checked reader and completing its own future and others', as
+// oneTBB's waiter runs tasks. Whoever collects holds collect_mutex_; a
+// caller only ever try-locks it. While a caller collects, the collector
+// thread sleeps in epoll and the workers' "collector sleeps" flags stay
+// down, so a reply costs no system call and no wake-up: a round trip is two
+// hand-offs (caller -> worker -> caller) instead of three. The last caller
+// to stop collecting raises the flags again if the collector thread sleeps,
+// and looks at the rings once more, so no reply waits unseen. Worker deaths,
+// timeouts and start-ups stay the collector thread's (its epoll watches the
+// pidfds whatever the flags say).
+//
 // When a pidfd fires the worker is dead: replies it published are delivered,
 // the task whose id it had written as current fails with WorkerCrashed (or
 // TimeoutError if the collector killed it for overrunning its timeout, or
@@ -41,7 +54,8 @@
 #include <cstdint>      // task ids
 #include <deque>        // the queue, each worker's tasks in flight
 #include <exception>    // failures delivered after unlocking
-#include <memory>       // tasks, workers
+#include <atomic>       // how many callers collect
+#include <memory>       // tasks, workers; enable_shared_from_this for callers that collect
 #include <mutex>        // guards the queue and the workers' bookkeeping
 #include <optional>     // options, the worker's Process
 #include <span>         // reply payloads
@@ -51,6 +65,7 @@
 #include <vector>       // workers, descriptors
 
 #include "tandem/detail/future/future_state.hpp"        // FutureStateBase, StatePtr
+#include "tandem/detail/os/futex.hpp"                  // Deadline
 #include "tandem/detail/os/unique_fd.hpp"              // the initializer's descriptors
 #include "tandem/detail/process_pool/private_fds.hpp"  // PrivateFd: epoll, the wake-up eventfd
 #include "tandem/detail/wire/handoff.hpp"              // HandoffWriter: an encoded call
@@ -80,7 +95,7 @@ struct TaskOptions {
     std::optional<std::size_t> max_retries;
 };
 
-class PoolEngine {
+class PoolEngine : public std::enable_shared_from_this<PoolEngine> {
 public:
     /// Starts the workers and the collector. Throws ProcessError (start
     /// method unusable, a worker failed to start), std::system_error.
@@ -111,6 +126,13 @@ public:
     /// The pids of the live workers (for monitoring and tests).
     std::vector<pid_t> worker_pids() const;
 
+    /// Collects replies (this caller's and others') until `future` is done,
+    /// `deadline` passes or about 50 µs of finding nothing go by; returns
+    /// whether `future` is done. A thread that is already collecting for this
+    /// pool (a done-callback waiting) returns at once. Done-callbacks of the
+    /// futures completed run on the calling thread. Used by caller_collector.hpp.
+    bool collect_while_waiting(FutureStateBase& future, Deadline deadline);
+
 private:
     struct Task;
     struct WorkerSlot;
@@ -132,6 +154,11 @@ private:
     void replace_worker(WorkerSlot& worker);
     void collector_main();
     void collect();
+    // Called with collect_mutex_ held.
+    bool collect_once();
+    bool park_collector_locked();
+    void wake_from_park_locked() noexcept;
+    void stop_helping_locked();
     bool note_ready_workers();
     bool drain_replies(WorkerSlot& worker);
     void handle_death(WorkerSlot& worker);
@@ -158,6 +185,15 @@ private:
     std::string broken_reason_;
     int terminate_signal_ = 0;
     int failed_starts_ = 0;
+
+    // Held by whoever reads the reply rings: the collector thread, or a
+    // caller collecting while it waits (which only try-locks it). Guards the
+    // ReplyReaders, the reply spill readers, each worker's last_delivered,
+    // and the workers' processes and regions while a slot is refilled.
+    // Taken before mutex_, never after.
+    std::mutex collect_mutex_;
+    bool collector_parked_ = false;         // the collector thread sleeps in epoll (collect_mutex_)
+    std::atomic<int> callers_collecting_{0};  // written under collect_mutex_, read by the collector's spin
 
     std::thread collector_;
     std::mutex join_mutex_;  // one joiner of the collector at a time

@@ -4,7 +4,8 @@
 // A worker's area is memory the worker can write at any moment, and a task
 // runs in the worker with all its rights: it may forge a slot, move the
 // ring's counts, or send anything on its control socket. The collector
-// (engine.cpp) reads replies only through a ReplyReader, and so does the fuzz
+// (engine.cpp: its thread, or a caller collecting while it waits in
+// result(), one at a time) reads replies only through a ReplyReader, and so does the fuzz
 // target (fuzz/ring_reader_fuzzer.cpp), which gives it rings and sockets
 // filled with arbitrary bytes. For each reply, in order:
 //  - the ring: at most kRingSlots replies published beyond those the parent
@@ -57,6 +58,9 @@ public:
 
     /// Whether next() has something to look at (a reply, or a ring it refuses).
     bool waiting() const noexcept { return !ring_.empty(); }
+    /// A hint that next() may have something, safe to ask from a thread that
+    /// does not read this ring (RingReader::looks_nonempty).
+    bool maybe_waiting() const noexcept { return ring_.looks_nonempty(); }
 
     /// The next reply, nullopt if none is published. It must be for the task
     /// `expected` (the oldest task in flight on the worker; 0 for none).

@@ -7,9 +7,10 @@
 // worker does not inherit the others' (Inherit::no, MADV_DONTFORK). A
 // WorkerArea has two single-producer single-consumer rings of fixed-size
 // slots: requests (the parent writes, the worker reads) and replies (the
-// worker writes, the parent's collector thread reads), plus what the worker
-// says about itself: the task it is running, since when, whether its
-// initializer has finished, and whether the collector sleeps.
+// worker writes, the parent's collector reads: its thread, or a caller
+// waiting in result()), plus what the worker says about itself: the task it
+// is running, since when, whether its initializer has finished, and whether
+// the collector sleeps.
 //
 // Everything in an area can be written by the worker at any moment, so the
 // parent believes none of it without a check: each side keeps the count it
@@ -38,13 +39,9 @@
 //     RingWriter requests(area->requests);                // the parent, once per worker
 //     if (!requests.full()) {
 //         SlotHeader* slot = requests.slot();               // fill header + payload
-//         if (requests.publish()) wake_shared(area->requests.consumer_sleeping);
+//         if (requests.publish()) futex_wake(area->requests.consumer_sleeping, 1, FutexScope::shared);
 //     }
 #pragma once
-
-#include <linux/futex.h>  // FUTEX_WAIT_BITSET, FUTEX_WAKE (process-shared: no PRIVATE flag)
-#include <sys/syscall.h>  // SYS_futex
-#include <unistd.h>       // syscall
 
 #include <atomic>   // indices, flags, the current task; atomic_signal_fence
 #include <cstddef>  // std::size_t, std::byte
@@ -89,18 +86,6 @@ struct SlotHeader {
 };
 
 inline constexpr std::size_t kSlotPayload = kSlotBytes - sizeof(SlotHeader);
-
-/// Sleeps while the process-shared `word` holds `expected` (spurious returns possible).
-inline void wait_shared(std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept {
-    static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
-    syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_BITSET, expected, nullptr, nullptr,
-            FUTEX_BITSET_MATCH_ANY);
-}
-
-/// Wakes every process sleeping on `word`.
-inline void wake_shared(std::atomic<std::uint32_t>& word) noexcept {
-    syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE, 1, nullptr, nullptr, 0);
-}
 
 /// A single-producer single-consumer ring of kRingSlots slots, as it lies
 /// in shared memory. Each side reads and writes it through its own
@@ -162,6 +147,12 @@ public:
     /// means someone wrote over the ring.
     std::uint64_t available() const noexcept { return ring_->head.load(std::memory_order_seq_cst) - consumed_; }
     bool empty() const noexcept { return available() == 0; }
+    /// Whether the ring's two counts differ, read from the ring alone: a hint
+    /// for a thread that does not own this side (the owner may be consuming
+    /// meanwhile); only the owner's available() and the checks decide.
+    bool looks_nonempty() const noexcept {
+        return ring_->head.load(std::memory_order_seq_cst) != ring_->tail.load(std::memory_order_relaxed);
+    }
     /// Whether the ring's consumed count is still the one this side published.
     bool tail_intact() const noexcept { return ring_->tail.load(std::memory_order_relaxed) == consumed_; }
     /// More messages than the ring holds, or the ring's consumed count is not

@@ -434,8 +434,41 @@ consteval bool decodable_leaf() {
     else return false;
 }
 
+/// How a task's std::span<const T> parameter (T raw) is decoded in the
+/// process that runs the task: a view of the received bytes themselves, in
+/// the call's message (in a pool worker: the request slot or spill buffer in
+/// shared memory), when they are aligned for T, else a private copy. Valid
+/// while the message is: for a task, until it returns.
+template <class T>
+class ReceivedSpan {
+public:
+    ReceivedSpan() = default;
+    explicit ReceivedSpan(std::span<const T> in_place) noexcept : view_(in_place) {}
+    explicit ReceivedSpan(std::vector<T> copy) noexcept : copy_(std::move(copy)), view_(copy_) {}
+    // A vector's move keeps its buffer, so the view stays valid either way.
+    ReceivedSpan(ReceivedSpan&& other) noexcept : copy_(std::move(other.copy_)), view_(other.view_) {}
+    ReceivedSpan(const ReceivedSpan&) = delete;
+    ReceivedSpan& operator=(const ReceivedSpan&) = delete;
+    ReceivedSpan& operator=(ReceivedSpan&&) = delete;
+
+    std::span<const T> view() const noexcept { return view_; }
+    /// Whether the bytes are read where they arrived (no copy was made).
+    bool in_place() const noexcept { return copy_.empty(); }
+
+private:
+    std::vector<T> copy_;
+    std::span<const T> view_;
+};
+
+template <class T>
+inline constexpr bool is_received_span_v = false;
+template <class T>
+inline constexpr bool is_received_span_v<ReceivedSpan<T>> = true;
+
 template <class T>
 struct IsDecodable : std::bool_constant<decodable_leaf<T>()> {};
+template <class T>
+struct IsDecodable<ReceivedSpan<T>> : std::bool_constant<codec_of<T>() == Codec::raw> {};
 template <class... Ts>
 struct IsDecodable<std::tuple<Ts...>>
     : std::bool_constant<((!std::is_reference_v<Ts> && IsDecodable<std::remove_cv_t<Ts>>::value) && ...)> {};
@@ -486,6 +519,10 @@ struct DecodableCheck {
                   "tandem: cereal default-constructs a value before loading it: give this type a default "
                   "constructor (private is fine with `friend class cereal::access;`).");
     static constexpr bool value = EncodableCheck<std::remove_cvref_t<T>>::value && IsDecodable<T>::value;
+};
+template <class T>
+struct DecodableCheck<ReceivedSpan<T>> {
+    static constexpr bool value = IsDecodable<ReceivedSpan<T>>::value;
 };
 // Tuple elements may be const (they are decoded as their plain type), not references.
 template <class T>
@@ -562,7 +599,21 @@ T decode_tuple(DecodeContext& context, std::index_sequence<I...>) {
 template <class T>
 T decode_value(DecodeContext& context) {
     constexpr Codec codec = codec_of<T>();
-    if constexpr (codec == Codec::raw) {
+    if constexpr (is_received_span_v<T>) {
+        // A range's encoding (std::span encodes as std::vector does), viewed in place.
+        using Element = std::remove_cvref_t<decltype(*T().view().data())>;
+        std::uint64_t count = 0;
+        context.in.read(&count, sizeof count);
+        context.in.check_count(count, sizeof(Element));
+        const std::size_t n = static_cast<std::size_t>(count);
+        const std::span<const std::byte> bytes = context.in.take(n * sizeof(Element));
+        if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(Element) == 0) {
+            return T(std::span(reinterpret_cast<const Element*>(bytes.data()), n));
+        }
+        std::vector<Element> copy(n);
+        if (n != 0) std::memcpy(copy.data(), bytes.data(), bytes.size());
+        return T(std::move(copy));
+    } else if constexpr (codec == Codec::raw) {
         std::array<std::byte, sizeof(T)> bytes;
         context.in.read(bytes.data(), sizeof(T));
         if constexpr (std::is_same_v<T, bool>) {

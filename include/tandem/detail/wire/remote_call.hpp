@@ -68,6 +68,7 @@
 #include <cstddef>      // std::byte, std::size_t
 #include <cstring>      // std::memcpy of the encoded block's size
 #include <exception>    // std::current_exception
+#include <span>         // span parameters, read in place
 #include <tuple>        // argument tuples
 #include <type_traits>  // signature analysis, std::invoke_result_t
 #include <utility>      // std::move, index sequences
@@ -186,6 +187,25 @@ struct CallHeader {
 template <class T>
 inline constexpr bool always_false_v = false;
 
+/// A std::span<const T> parameter of raw elements: sent as the range it
+/// views, read by the task in place in the received message (ReceivedSpan).
+template <class P>
+inline constexpr bool is_span_parameter_v = false;
+template <class T>
+inline constexpr bool is_span_parameter_v<std::span<const T>> = codec_of<T>() == Codec::raw;
+
+/// How the worker holds a parameter of type P until the call: as P, or for a
+/// span parameter as the ReceivedSpan it views.
+template <class P>
+struct Received {
+    using type = P;
+};
+template <class T>
+    requires is_span_parameter_v<std::span<const T>>
+struct Received<std::span<const T>> {
+    using type = ReceivedSpan<T>;
+};
+
 template <class P>
 inline constexpr bool is_handed_off_parameter_v = HandedOff<std::decay_t<P>>;
 
@@ -203,6 +223,10 @@ consteval bool check_argument() {
                       "(T&): it would change the worker's copy only. Take it by value or const reference and "
                       "return what the function computes");
         return false;
+    } else if constexpr (is_span_parameter_v<Parameter>) {
+        constexpr bool fits = std::is_convertible_v<const Arg&, Parameter>;
+        static_assert(fits, "tandem: an argument does not convert to the span the function takes");
+        return fits;
     } else if constexpr (!DecodableCheck<Parameter>::value) {
         // DecodableCheck's own static_assert has said why, naming the type.
         return false;
@@ -286,7 +310,7 @@ inline constexpr bool argument_fits_v = [] {
         return std::is_same_v<std::remove_cvref_t<Arg>, Parameter>;
     } else {
         return !(std::is_lvalue_reference_v<Q> && !std::is_const_v<std::remove_reference_t<Q>>) &&
-               Serializable<Parameter> &&
+               (Serializable<Parameter> || is_span_parameter_v<Parameter>) &&
                (std::is_same_v<std::remove_cvref_t<Arg>, Parameter> || std::is_convertible_v<const Arg&, Parameter>);
     }
 }();
@@ -329,6 +353,10 @@ struct ParameterLayout {
     using EncodedTuple = decltype(std::tuple_cat(
         std::declval<std::conditional_t<is_handed_off_parameter_v<P>, std::tuple<>,
                                         std::tuple<std::decay_t<P>>>>()...));
+    /// EncodedTuple as the worker decodes it (spans as ReceivedSpan).
+    using DecodedTuple = decltype(std::tuple_cat(
+        std::declval<std::conditional_t<is_handed_off_parameter_v<P>, std::tuple<>,
+                                        std::tuple<typename Received<std::decay_t<P>>::type>>>()...));
     static constexpr bool any_encoded = std::tuple_size_v<EncodedTuple> != 0;
 };
 
@@ -389,7 +417,7 @@ template <class R, class... P>
 struct Signature<R (*)(P...)> {
     using Layout = ParameterLayout<P...>;
     using HandedTuple = typename Layout::HandedTuple;
-    using EncodedTuple = typename Layout::EncodedTuple;
+    using DecodedTuple = typename Layout::DecodedTuple;
 
     /// Appends the whole call: header, handed-off arguments, encoded ones,
     /// with at most one allocation for a call whose arguments are raw values
@@ -425,12 +453,12 @@ struct Signature<R (*)(P...)> {
     template <class Pointer>
     static CallOutcome receive_and_call(Pointer fn, HandoffReader& in, bool& decoded) {
         HandedTuple handed = HandedOffReceiver<HandedTuple>::receive(in);
-        EncodedTuple encoded = [&in] {
+        DecodedTuple encoded = [&in] {
             if constexpr (Layout::any_encoded) {
-                return decode<EncodedTuple>(in.read_bytes());
+                return decode<DecodedTuple>(in.read_bytes());
             } else {
                 static_cast<void>(in);
-                return EncodedTuple();
+                return DecodedTuple();
             }
         }();
         decoded = true;
@@ -440,18 +468,20 @@ struct Signature<R (*)(P...)> {
 private:
     template <std::size_t I>
     static decltype(auto) argument([[maybe_unused]] HandedTuple& handed,
-                                   [[maybe_unused]] EncodedTuple& encoded) noexcept {
+                                   [[maybe_unused]] DecodedTuple& encoded) noexcept {
         using Q = std::tuple_element_t<I, std::tuple<P...>>;
         constexpr std::size_t index = Layout::index_in_group(I);
         if constexpr (Layout::handed[I]) {
             return pass_as<Q>(std::get<index>(handed));
+        } else if constexpr (is_received_span_v<std::tuple_element_t<index, DecodedTuple>>) {
+            return std::get<index>(encoded).view();
         } else {
             return pass_as<Q>(std::get<index>(encoded));
         }
     }
 
     template <class Pointer, std::size_t... I>
-    static CallOutcome call(Pointer fn, HandedTuple& handed, EncodedTuple& encoded, std::index_sequence<I...>) {
+    static CallOutcome call(Pointer fn, HandedTuple& handed, DecodedTuple& encoded, std::index_sequence<I...>) {
         if constexpr (std::is_void_v<R>) {
             fn(argument<I>(handed, encoded)...);
             return CallOutcome();
