@@ -119,7 +119,8 @@ public:
     template <class F, class... Args>
     auto submit(const F& fn, const Args&... args) -> Future<detail::mpi::TaskResult<F>> {
         using R = detail::mpi::TaskResult<F>;
-        return submit_encoded<R>(&detail::mpi::deliver_result<R>, detail::mpi::encode_task(fn, args...));
+        if (!engine_) throw RuntimeError("cannot schedule new futures after shutdown");
+        return submit_to<R>(*engine_, client_, &detail::mpi::deliver_result<R>, detail::mpi::encode_task(fn, args...));
     }
 
     /// Executor.map: fn(x) for each x of `inputs` on the serving ranks,
