@@ -113,6 +113,20 @@ struct ProcessPoolOptions {
     /// How many times a task whose worker crashed is run again before its
     /// future fails with WorkerCrashed (tandem; Python has none).
     std::size_t max_retries = 0;
+    /// celery's worker_max_memory_per_child, in bytes: a worker whose
+    /// resident memory is above this after a task exits and is replaced (no
+    /// task fails). Unset: never. Zero is a ValueError.
+    std::optional<std::size_t> max_memory_per_child{};
+    /// A hard bound, in bytes, on how much a worker's private memory may grow
+    /// beyond its size at start (RLIMIT_DATA). A task whose allocation goes
+    /// past it fails alone with MemoryError naming the limit, and its worker
+    /// is replaced; the kernel's OOM killer never picks a process. Unset: no
+    /// bound. Zero is a ValueError.
+    std::optional<std::size_t> memory_limit_per_child{};
+    /// Each line a worker writes to stdout or stderr starts with "[<worker
+    /// name>] " (its Process name). Lines are whole either way: workers'
+    /// output reaches this process's stdout and stderr a line at a time.
+    bool prefix_worker_output = false;
 };
 
 /// Options of one submit_with() call.
@@ -258,6 +272,21 @@ public:
     template <std::same_as<bool> Bool>
     void shutdown(Bool wait, bool cancel_futures = false) {
         shutdown(ShutdownOptions{.wait = wait, .cancel_futures = cancel_futures});
+    }
+
+    /// Stops a task even while it runs (tandem; Python's cancel() cannot):
+    /// a task still queued is cancelled as cancel() would; a task a worker
+    /// runs, or has been handed, has that worker killed (SIGKILL) once it runs
+    /// it and replaced, and its future fails with CancelledError. Nothing else
+    /// is touched: the worker's other task runs on another worker, the other
+    /// workers go on. Returns true if the future now ends in cancellation;
+    /// false if it was done already, stopped before, or is not this pool's.
+    ///
+    ///     auto slow = pool.submit(simulate, 1'000'000);
+    ///     pool.stop(slow);  // slow.result() throws CancelledError
+    template <class R>
+    bool stop(const Future<R>& future) {
+        return engine_ && future.state() != nullptr && engine_->stop(*future.state());
     }
 
     /// Python 3.14: shutdown(wait=false, cancel_futures=true), then SIGTERM
