@@ -14,6 +14,7 @@
 #include <cstdio>     // sscanf of /proc/self/maps, fprintf to a worker's stderr
 #include <cstdlib>    // std::abort, std::exit
 #include <fstream>    // /proc/self/maps
+#include <map>        // lines per worker
 #include <mutex>      // a lock held by another thread
 #include <ranges>     // map() inputs
 #include <set>        // distinct worker pids
@@ -729,4 +730,123 @@ TEST_P(ProcessPoolTest, MemoryLimitFailsOnlyThatTask) {
     EXPECT_GT(bystander.result(20s), 0);
     EXPECT_EQ(pool.submit(square, 12).result(20s), 144);
     EXPECT_EQ(pool.submit(allocate_and_touch, 8 * kMiB).result(20s), 8 * kMiB);
+}
+
+// --- workers' output
+
+namespace {
+// Writes each line in two pieces: workers sharing a stream would interleave the pieces.
+int print_lines_in_pieces(int count) {
+    const std::string padding(150, 'p');
+    const std::string head = "worker " + std::to_string(::getpid()) + " line ";
+    for (int i = 0; i < count; ++i) {
+        const std::string tail = std::to_string(i) + " " + padding + "\n";
+        if (::write(STDOUT_FILENO, head.data(), head.size()) < 0) return -1;
+        if (::write(STDOUT_FILENO, tail.data(), tail.size()) < 0) return -1;
+    }
+    return ::getpid();
+}
+int chatty(int value) {
+    std::printf("out %d\n", value);
+    std::fprintf(stderr, "err %d\n", value);
+    return value * 2;
+}
+int chatty_then_throw(int) {
+    std::printf("before the failure\n");
+    throw tandem::ValueError("after printing");
+}
+
+// This process's stdout goes to a file while it lives.
+class StdoutToFile {
+public:
+    StdoutToFile() {
+        std::fflush(stdout);
+        saved_ = ::dup(STDOUT_FILENO);
+        file_ = std::tmpfile();
+        ::dup2(::fileno(file_), STDOUT_FILENO);
+    }
+    ~StdoutToFile() { restore(); }
+    /// Puts stdout back and returns what was written meanwhile.
+    std::string restore() {
+        if (saved_ < 0) return {};
+        std::fflush(stdout);
+        ::dup2(saved_, STDOUT_FILENO);
+        ::close(saved_);
+        saved_ = -1;
+        std::string text;
+        std::rewind(file_);
+        char buffer[65536];
+        for (std::size_t got; (got = std::fread(buffer, 1, sizeof buffer, file_)) > 0;) text.append(buffer, got);
+        std::fclose(file_);
+        return text;
+    }
+
+private:
+    int saved_ = -1;
+    std::FILE* file_ = nullptr;
+};
+}  // namespace
+
+// tandem: two workers printing 10,000 lines each, each line in pieces, leave no torn line
+// in this process's stdout (Python's workers share the terminal and can tear lines); with
+// prefix_worker_output each line starts with its worker's name.
+TEST_P(ProcessPoolTest, WorkersOutputArrivesInWholeLines) {
+    constexpr int kLines = 10000;
+    StdoutToFile capture;
+    std::vector<int> pids;
+    {
+        auto prefixed = options(2);
+        prefixed.prefix_worker_output = true;
+        ProcessPoolExecutor pool(prefixed);
+        auto a = pool.submit(print_lines_in_pieces, kLines);
+        auto b = pool.submit(print_lines_in_pieces, kLines);
+        pids = {a.result(60s), b.result(60s)};
+    }  // the pool passes on everything its workers wrote before it is gone
+    const std::string text = capture.restore();
+    ASSERT_NE(pids[0], pids[1]);
+    std::map<int, int> next_line;  // per worker pid
+    const std::string padding(150, 'p');
+    std::size_t lines = 0;
+    std::size_t start = 0;
+    for (std::size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
+        const std::string line = text.substr(start, end - start);
+        ++lines;
+        const std::size_t close = line.find("] worker ");
+        ASSERT_TRUE(line.starts_with("[") && close != std::string::npos) << line;
+        int pid = 0;
+        int index = 0;
+        char rest[200] = {};
+        ASSERT_EQ(std::sscanf(line.c_str() + close, "] worker %d line %d %199s", &pid, &index, rest), 3) << line;
+        EXPECT_EQ(rest, padding) << line;
+        EXPECT_EQ(index, next_line[pid]++) << line;
+    }
+    EXPECT_EQ(start, text.size()) << "a last line without its newline";
+    EXPECT_EQ(lines, 2u * kLines);
+    EXPECT_EQ(next_line[pids[0]], kLines);
+    EXPECT_EQ(next_line[pids[1]], kLines);
+}
+
+// tandem: capture_output keeps a task's stdout and stderr for its future.
+TEST_P(ProcessPoolTest, CaptureOutputAttachesItToTheFuture) {
+    ProcessPoolExecutor pool(options(1));
+    auto f = pool.submit_with({.capture_output = true}, chatty, 21);
+    EXPECT_EQ(f.result(20s), 42);
+    const auto output = tandem::captured_output(f);
+    ASSERT_TRUE(output.has_value());
+    EXPECT_EQ(output->out, "out 21\n");
+    EXPECT_EQ(output->err, "err 21\n");
+
+    auto failing = pool.submit_with({.capture_output = true}, chatty_then_throw, 0);
+    EXPECT_THROW(failing.result(20s), tandem::ValueError);
+    EXPECT_EQ(tandem::captured_output(failing)->out, "before the failure\n");
+
+    auto plain = pool.submit(square, 2);
+    EXPECT_EQ(plain.result(20s), 4);
+    EXPECT_FALSE(tandem::captured_output(plain).has_value());
+
+    auto spinning = pool.submit_with({.capture_output = true}, spin_for_a_while, 1);
+    EXPECT_FALSE(spinning.cancel());  // running from submit
+    EXPECT_TRUE(pool.stop(spinning));
+    EXPECT_THROW(spinning.result(20s), tandem::CancelledError);
+    EXPECT_EQ(pool.submit_with({.capture_output = true}, chatty, 1).result(20s), 2);
 }

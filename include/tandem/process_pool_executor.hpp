@@ -80,6 +80,7 @@
 #include "tandem/detail/os/cpu_count.hpp"                 // process_cpu_count: the default pool size
 #include "tandem/detail/wire/encoding.hpp"                  // decode<R>
 #include "tandem/detail/future/map_results.hpp"               // MapResults, ChunkResult
+#include "tandem/detail/process_pool/captured_output.hpp"  // run_captured, CapturedState, TaskOutput
 #include "tandem/detail/process_pool/engine.hpp"  // PoolEngine, Deliver, TaskOptions
 #include "tandem/detail/wire/remote_call.hpp"               // encode_call, RemoteCallable
 #include "tandem/errors.hpp"                           // ValueError, BrokenProcessPool, RuntimeError
@@ -136,7 +137,28 @@ struct SubmitOptions {
     std::optional<std::chrono::nanoseconds> timeout;
     /// Overrides the pool's max_retries for this task.
     std::optional<std::size_t> max_retries;
+    /// Keep what the task writes to stdout and stderr (up to 1 MiB each) for
+    /// its future, read with captured_output(future), instead of passing it
+    /// on to this process's streams. The future counts as running from
+    /// submit (cancel() returns false; stop() stops it). A call that hands
+    /// off descriptors (a Lock, a Queue) cannot be captured: ValueError.
+    bool capture_output = false;
 };
+
+/// What a task submitted with capture_output wrote to stdout (`out`) and
+/// stderr (`err`), once its future is done (with a result or the task's
+/// exception, not if its worker crashed); std::nullopt before, or for a
+/// future of a task submitted without capture_output.
+///
+///     auto f = pool.submit_with({.capture_output = true}, report, 7);
+///     f.wait();
+///     std::string printed = captured_output(f)->out;
+template <class R>
+std::optional<TaskOutput> captured_output(const Future<R>& future) {
+    const auto* state = dynamic_cast<const detail::process_pool::CapturedState<R>*>(future.state());
+    if (state == nullptr || !future.done()) return std::nullopt;
+    return state->output;
+}
 
 namespace detail::process_pool {
 
@@ -226,6 +248,7 @@ public:
         if (options.timeout && *options.timeout <= std::chrono::nanoseconds::zero())
             throw ValueError("timeout must be positive");
         if (!engine_) throw RuntimeError("cannot schedule new futures after shutdown");
+        if (options.capture_output) return submit_captured(*engine_, options, fn, args...);
         return submit_to(*engine_, options, fn, args...);
     }
 
@@ -286,7 +309,11 @@ public:
     ///     pool.stop(slow);  // slow.result() throws CancelledError
     template <class R>
     bool stop(const Future<R>& future) {
-        return engine_ && future.state() != nullptr && engine_->stop(*future.state());
+        if (!engine_ || future.state() == nullptr || future.done()) return false;
+        // A captured task runs as its wrapper, whose end completes `future`.
+        if (const auto* captured = dynamic_cast<const detail::process_pool::CapturedState<R>*>(future.state()))
+            return engine_->stop(*captured->wrapper);
+        return engine_->stop(*future.state());
     }
 
     /// Python 3.14: shutdown(wait=false, cancel_futures=true), then SIGTERM
@@ -326,6 +353,43 @@ private:
         engine.submit(detail::StatePtr<detail::FutureStateBase>::adopt(future.state()), &detail::process_pool::deliver<R>,
                       std::move(call), detail::process_pool::TaskOptions{options.timeout, options.max_retries});
         return future;
+    }
+
+    template <class F, class... Args>
+    static auto submit_captured(detail::process_pool::PoolEngine& engine, const SubmitOptions& options, const F& fn,
+                                const Args&... args) -> Future<typename detail::process_pool::SubmitResult<F>::type> {
+        using R = typename detail::process_pool::SubmitResult<F>::type;
+        using Reply = detail::process_pool::CapturedReply;
+        detail::HandoffWriter inner;
+        detail::encode_call(inner, fn, args...);
+        if (!inner.fds().empty()) {
+            throw ValueError("capture_output: a call that hands off descriptors (a Lock, a Queue) cannot be captured");
+        }
+        SubmitOptions plain = options;
+        plain.capture_output = false;
+        auto wrapper = submit_to(engine, plain, &detail::process_pool::run_captured, inner.byte_buffer());
+        auto* state = new detail::process_pool::CapturedState<R>;
+        Future<R> out(detail::StatePtr<detail::FutureState<R>>::adopt(state));
+        wrapper.state()->retain();
+        state->wrapper = detail::StatePtr<detail::FutureStateBase>::adopt(wrapper.state());
+        static_cast<void>(out.set_running_or_notify_cancel());
+        // Holds `out` until the wrapper ends (it always does: the pool completes every future).
+        wrapper.add_done_callback([out](const Future<Reply>& done) {
+            auto& target = static_cast<detail::process_pool::CapturedState<R>&>(*out.state());
+            auto& reply = static_cast<detail::FutureState<Reply>&>(*done.state());
+            if (auto error = reply.stored_exception()) {
+                target.try_set_exception(error);
+                return;
+            }
+            if (reply.cancelled()) {
+                target.try_set_exception(std::make_exception_ptr(CancelledError()));
+                return;
+            }
+            auto& [raised, payload, printed, warned] = reply.value();
+            target.output = TaskOutput{std::move(printed), std::move(warned)};
+            detail::process_pool::deliver<R>(target, raised, payload);
+        });
+        return out;
     }
 
     template <class Pointer, class Input, class R>
