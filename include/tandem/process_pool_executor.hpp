@@ -44,6 +44,23 @@
 // - submit_with({.timeout = d}, ...) bounds how long the task may run once a
 //   worker starts it: past that the worker is SIGKILLed and replaced, and the
 //   future raises TimeoutError. Other tasks are not affected.
+// - stop(future) stops a task even while it runs (cancel() keeps Python's
+//   meaning and cannot): its worker is SIGKILLed and replaced, the future
+//   raises CancelledError, nothing else is touched.
+// - A task's exception comes back with the stack where it was thrown, nested
+//   in it as a RemoteTraceback (Python's remote traceback; read it with
+//   remote_traceback(e), serialization.hpp). WorkerCrashed carries the
+//   crashed worker's symbolized stack (SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+//   SIGABRT) and its last stderr lines.
+// - Workers' stdout and stderr reach this process's streams a whole line at
+//   a time (never torn by another worker's output), prefixed with the
+//   worker's name with prefix_worker_output; submit_with({.capture_output =
+//   true}, ...) keeps them for the future instead (captured_output()).
+// - max_memory_per_child (celery's option) replaces a worker whose resident
+//   memory is above the bound after a task; memory_limit_per_child is a hard
+//   bound (RLIMIT_DATA over the worker's size at start): a task past it fails
+//   alone with MemoryError naming the limit, never the OOM killer's pick.
+//   See detail/process_pool/memory_limits.hpp.
 // - Workers start with the pool (Python starts them on demand) and ignore
 //   SIGINT: a Ctrl-C at the terminal reaches the whole process group, and
 //   the parent, not each worker, decides what happens. Workers die with the

@@ -23,7 +23,10 @@
 // deadlocks. The scheduler is work-stealing (see detail/thread_pool/scheduler.hpp):
 // submitting and completing a task costs well under a microsecond, an idle pool
 // sleeps. map() submits every chunk up front, as Python, or reads its input
-// lazily with `buffersize` chunks in flight (MapOptions).
+// lazily with `buffersize` chunks in flight (MapOptions). A task whose first
+// parameter is a std::stop_token gets one: stop(future) and
+// shutdown({.cancel_futures = true}) request a stop on it (threads cannot be
+// killed; Python's cancel() cannot stop a running task either).
 //
 // Do not destroy an executor from inside one of its own tasks.
 #pragma once
