@@ -207,6 +207,22 @@ void deliver(FutureStateBase& base, bool raised, std::span<const std::byte> payl
     }
 }
 
+/// Completes `target` from the future of the task that runs on its behalf
+/// (a map chunk, a captured call) when that task failed or was cancelled;
+/// false if it has a value to read.
+template <class Reply>
+bool forward_failure(FutureStateBase& target, const FutureState<Reply>& reply) {
+    if (auto error = reply.stored_exception()) {
+        target.try_set_exception(error);
+        return true;
+    }
+    if (reply.cancelled()) {
+        target.try_set_exception(std::make_exception_ptr(CancelledError()));
+        return true;
+    }
+    return false;
+}
+
 /// A map chunk as one task: calls the function named by `function` (a
 /// FunctionId of a `Pointer`) on each input, stopping at the first
 /// exception, whose encoding comes back beside the values computed before it.
@@ -394,14 +410,7 @@ private:
         wrapper.add_done_callback([out](const Future<Reply>& done) {
             auto& target = static_cast<detail::process_pool::CapturedState<R>&>(*out.state());
             auto& reply = static_cast<detail::FutureState<Reply>&>(*done.state());
-            if (auto error = reply.stored_exception()) {
-                target.try_set_exception(error);
-                return;
-            }
-            if (reply.cancelled()) {
-                target.try_set_exception(std::make_exception_ptr(CancelledError()));
-                return;
-            }
+            if (detail::process_pool::forward_failure(target, reply)) return;
             auto& [raised, payload, printed, warned] = reply.value();
             target.output = TaskOutput{std::move(printed), std::move(warned)};
             detail::process_pool::deliver<R>(target, raised, payload);
@@ -427,14 +436,7 @@ private:
         remote.add_done_callback([out](const Future<Reply>& done) {
             auto& target = static_cast<detail::FutureState<detail::ChunkResult<R>>&>(*out.state());
             auto& reply = static_cast<detail::FutureState<Reply>&>(*done.state());
-            if (auto error = reply.stored_exception()) {
-                target.try_set_exception(error);
-                return;
-            }
-            if (reply.cancelled()) {
-                target.try_set_exception(std::make_exception_ptr(CancelledError()));
-                return;
-            }
+            if (detail::process_pool::forward_failure(target, reply)) return;
             try {
                 detail::ChunkResult<R> chunk_result{std::move(reply.value().first), nullptr};
                 if (!reply.value().second.empty()) chunk_result.error = decode_exception(reply.value().second);

@@ -145,8 +145,9 @@ public:
     ///     auto scan = pool.submit([](std::stop_token stop) { while (!stop.stop_requested()) step(); });
     ///     pool.stop(scan);
     template <class R>
-    bool stop(Future<R>& future) {
-        if (future.cancel()) return true;
+    bool stop(const Future<R>& future) {
+        if (future.state() == nullptr) return false;
+        if (future.state()->cancel()) return true;
         return stops_ && stops_->request_stop(future.state());
     }
 
