@@ -121,7 +121,11 @@ std::vector<std::byte> encode_exception(std::exception_ptr error) {
 }
 
 std::exception_ptr decode_exception(std::span<const std::byte> payload) {
-    auto [type_name, message, traceback] = detail::decode<std::tuple<std::string, std::string, std::string>>(payload);
+    // Named references, not a structured binding: the lambda below captures them.
+    auto decoded = detail::decode<std::tuple<std::string, std::string, std::string>>(payload);
+    std::string& type_name = std::get<0>(decoded);
+    std::string& message = std::get<1>(decoded);
+    const std::string& traceback = std::get<2>(decoded);
     const detail::ExceptionFactory factory = detail::registry().find(type_name);
     const auto build = [&] {
         return factory != nullptr ? factory(message)
