@@ -15,6 +15,7 @@ packages=(
   libcpp-httplib-dev libfftw3-dev gnuplot-nox      # tandem bench workloads and chart
   libsndfile1-dev nlohmann-json3-dev               # tandem bench: WAV files, JSON report
   procps                                           # ps/pgrep in the hygiene tests
+  libbackward-cpp-dev libdw-dev                    # remote tracebacks and crash stacks (backward-cpp over libdw)
 )
 
 missing=()

@@ -6,14 +6,16 @@
 #include <sys/wait.h>  // waitpid(WNOHANG): no zombie is left
 #include <unistd.h>    // getpid, _exit, pause
 
-#include <algorithm>  // std::reverse
+#include <algorithm>  // std::reverse, std::find
 #include <array>      // a fixed-size span argument
 #include <atomic>     // stopping the busy threads
 #include <chrono>     // timeouts
 #include <csignal>    // raise
-#include <cstdio>     // sscanf of /proc/self/maps
+#include <cstdint>    // std::uintptr_t: a bad address
+#include <cstdio>     // sscanf of /proc/self/maps, fprintf to a worker's stderr
 #include <cstdlib>    // std::abort, std::exit
 #include <fstream>    // /proc/self/maps
+#include <map>        // lines per worker
 #include <mutex>      // a lock held by another thread
 #include <ranges>     // map() inputs
 #include <set>        // distinct worker pids
@@ -32,6 +34,7 @@
 #include "tandem/errors.hpp"                 // WorkerCrashed, BrokenProcessPool, TimeoutError
 #include "tandem/multiprocessing/synchronize.hpp"  // Event: holds a worker
 #include "tandem/process_pool_executor.hpp"  // ProcessPoolExecutor
+#include "tandem/serialization.hpp"      // remote_traceback
 #include "tandem/thread_pool_executor.hpp"   // mixing futures of both executors
 #include "tandem/wait.hpp"                   // wait, as_completed
 
@@ -703,3 +706,329 @@ TEST(ProcessPoolOptions, ZeroIsAValueError) {
 }
 
 }  // namespace
+
+// --- stopping a running task (tandem: Python's cancel() cannot stop a running task; loky #176)
+
+namespace {
+// Runs until its worker is killed (bounded: returns after 30 s).
+int spin_for_a_while(int value) {
+    const auto limit = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < limit) {
+    }
+    return value;
+}
+}  // namespace
+
+// tandem: stop() kills only the worker running the task; the future raises CancelledError,
+// the other worker's task finishes, and the pool goes on with a replacement.
+TEST_P(ProcessPoolTest, StopKillsOnlyThatTasksWorker) {
+    ProcessPoolExecutor pool(options());
+    tandem::multiprocessing::Event release;
+    auto victim = pool.submit(spin_for_a_while, 1);
+    auto bystander = pool.submit(hold_until, release);
+    ASSERT_TRUE(tandem_test::eventually([&] { return victim.running() && bystander.running(); }));
+    const auto before = pool.worker_pids();
+    ASSERT_EQ(before.size(), 2u);
+    EXPECT_FALSE(victim.cancel());  // Python's meaning kept: a running future cannot be cancelled
+    EXPECT_TRUE(pool.stop(victim));
+    EXPECT_THROW(victim.result(20s), tandem::CancelledError);
+    EXPECT_FALSE(pool.stop(victim));  // already stopped
+    // A replacement worker starts; the bystander's worker is the same one.
+    ASSERT_TRUE(tandem_test::eventually([&] { return pool.worker_pids().size() == 2u; }));
+    release.set();
+    const int bystander_pid = bystander.result(20s);
+    EXPECT_NE(std::find(before.begin(), before.end(), bystander_pid), before.end());
+    const auto after = pool.worker_pids();
+    EXPECT_NE(std::find(after.begin(), after.end(), bystander_pid), after.end());
+    EXPECT_EQ(pool.submit(square, 9).result(20s), 81);
+}
+
+// tandem: a task stopped while it waits behind another in its worker's ring never runs
+// to completion: its future raises CancelledError, the task ahead of it is untouched.
+TEST_P(ProcessPoolTest, StopATaskWaitingInItsWorker) {
+    ProcessPoolExecutor pool(options(1));
+    tandem::multiprocessing::Event release;
+    auto ahead = pool.submit(hold_until, release);
+    auto waiting = pool.submit(spin_for_a_while, 2);  // handed to the same worker, behind `ahead`
+    ASSERT_TRUE(tandem_test::eventually([&] { return waiting.running(); }));
+    EXPECT_TRUE(pool.stop(waiting));
+    EXPECT_THROW(waiting.result(20s), tandem::CancelledError);
+    release.set();
+    EXPECT_GT(ahead.result(20s), 0);
+    EXPECT_EQ(pool.submit(square, 3).result(20s), 9);  // the worker that started `waiting` was replaced
+}
+
+// concurrent.futures: cancel() of a pending future succeeds; stop() of one does the same.
+TEST_P(ProcessPoolTest, StopOfAQueuedTaskCancelsIt) {
+    ProcessPoolExecutor pool(options(1));
+    tandem::multiprocessing::Event release;
+    auto first = pool.submit(hold_until, release);
+    auto second = pool.submit(hold_until, release);
+    auto queued = pool.submit(square, 4);  // two are in flight per worker: this one waits in the pool
+    EXPECT_TRUE(pool.stop(queued));
+    EXPECT_TRUE(queued.cancelled());
+    release.set();
+    EXPECT_GT(first.result(20s), 0);
+    EXPECT_GT(second.result(20s), 0);
+    auto done = pool.submit(square, 5);
+    EXPECT_EQ(done.result(20s), 25);
+    EXPECT_FALSE(pool.stop(done));
+}
+
+// --- why a task failed: its remote stack, its crash stack, its last stderr lines
+
+namespace {
+[[gnu::noinline]] int throw_from_deep_inside(int value) {
+    if (value > 0) throw tandem::ValueError("deep failure " + std::to_string(value));
+    return value;
+}
+int call_the_thrower(int value) { return throw_from_deep_inside(value) + 1; }
+
+[[gnu::noinline]] int write_to_bad_address(int value) {
+    std::fprintf(stderr, "about to fault with %d\n", value);
+    // Not null (UBSan would catch that first): an unmapped page near zero.
+    *reinterpret_cast<volatile int*>(static_cast<std::uintptr_t>(64 + value)) = value;
+    return value;
+}
+}  // namespace
+
+// multiprocessing: an exception from a worker carries the remote traceback
+// (_RemoteTraceback as its __cause__); here the nested RemoteTraceback names the thrower.
+TEST_P(ProcessPoolTest, ExceptionBringsTheStackWhereItWasThrown) {
+    ProcessPoolExecutor pool(options(1));
+    auto f = pool.submit(call_the_thrower, 3);
+    try {
+        f.result(20s);
+        ADD_FAILURE() << "the task returned";
+    } catch (const tandem::ValueError& error) {
+        EXPECT_STREQ(error.what(), "deep failure 3");
+        const std::string stack = tandem::remote_traceback(error);
+        EXPECT_NE(stack.find("throw_from_deep_inside"), std::string::npos) << stack;
+        EXPECT_EQ(stack.rfind("#0 ", 0), 0u) << stack;
+        try {
+            std::rethrow_if_nested(error);
+            ADD_FAILURE() << "no nested traceback";
+        } catch (const tandem::RemoteTraceback& nested) {
+            EXPECT_EQ(stack, nested.what());
+        }
+    }
+    // An exception of this process has none.
+    EXPECT_EQ(tandem::remote_traceback(tandem::ValueError("local")), "");
+    EXPECT_EQ(pool.submit(call_the_thrower, 0).result(20s), 1);
+}
+
+// tandem: a worker killed by SIGSEGV reports where (its symbolized stack) and what it said
+// last on stderr; Python's pool says only that a process terminated abruptly.
+TEST_P(ProcessPoolTest, SegfaultNamesTheFaultingFunctionAndItsLastStderrLine) {
+    ProcessPoolExecutor pool(options(1));
+    auto f = pool.submit(write_to_bad_address, 5);
+    try {
+        f.result(20s);
+        ADD_FAILURE() << "the crashing task returned";
+    } catch (const tandem::WorkerCrashed& crash) {
+        EXPECT_NE(crash.stack().find("write_to_bad_address"), std::string::npos) << crash.what();
+        EXPECT_NE(crash.last_stderr().find("about to fault with 5\n"), std::string::npos) << crash.what();
+        EXPECT_NE(std::string(crash.what()).find("write_to_bad_address"), std::string::npos);
+    }
+    EXPECT_EQ(pool.submit(square, 5).result(20s), 25);
+    // A death without a fatal signal has no stack.
+    try {
+        pool.submit(kill_self, 0).result(20s);
+        ADD_FAILURE() << "the task returned";
+    } catch (const tandem::WorkerCrashed& crash) {
+        EXPECT_EQ(crash.stack(), "");
+    }
+}
+
+// --- memory bounds
+
+namespace {
+std::vector<std::vector<char>> kept_alive;  // what grow_resident holds on to, in the worker
+
+std::size_t resident_bytes() {
+    std::ifstream statm("/proc/self/statm");
+    std::size_t size = 0;
+    std::size_t resident = 0;
+    statm >> size >> resident;
+    return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
+int grow_resident(std::size_t bytes) {
+    kept_alive.emplace_back(bytes, 'x');  // every page touched
+    return static_cast<int>(::getpid());
+}
+std::size_t allocate_and_touch(std::size_t bytes) {
+    std::vector<char> block(bytes, 'x');
+    return block.size();
+}
+constexpr std::size_t kMiB = std::size_t{1} << 20;
+}  // namespace
+
+// celery: worker_max_memory_per_child replaces a worker whose resident memory went past
+// the bound after a task; a worker below it keeps running tasks.
+TEST_P(ProcessPoolTest, MaxMemoryPerChildReplacesTheWorker) {
+    std::size_t baseline = 0;
+    {
+        ProcessPoolExecutor probe(options(1));
+        baseline = probe.submit(resident_bytes).result(20s);
+    }
+    ASSERT_GT(baseline, 0u);
+    auto bounded = options(1);
+    bounded.max_memory_per_child = baseline + 64 * kMiB;
+    ProcessPoolExecutor pool(bounded);
+    const int first = pool.submit(worker_pid).result(20s);
+    EXPECT_EQ(pool.submit(worker_pid).result(20s), first);  // below the bound: kept
+    EXPECT_EQ(pool.submit(grow_resident, 128 * kMiB).result(20s), first);  // the task itself succeeds
+    const int next = pool.submit(worker_pid).result(20s);
+    EXPECT_NE(next, first);  // and its worker was replaced after it
+    EXPECT_EQ(pool.submit(worker_pid).result(20s), next);
+    EXPECT_THROW(ProcessPoolExecutor(tandem::ProcessPoolOptions{.max_workers = 1, .max_memory_per_child = 0}),
+                 tandem::ValueError);
+}
+
+// tandem: past memory_limit_per_child a task fails alone with MemoryError naming the limit
+// (Python: the OOM killer takes a worker, and the pool breaks); the other worker and the pool go on.
+TEST_P(ProcessPoolTest, MemoryLimitFailsOnlyThatTask) {
+    auto limited = options(2);
+    limited.memory_limit_per_child = 64 * kMiB;
+    ProcessPoolExecutor pool(limited);
+    tandem::multiprocessing::Event release;
+    auto bystander = pool.submit(hold_until, release);
+    EXPECT_EQ(pool.submit(allocate_and_touch, 8 * kMiB).result(20s), 8 * kMiB);  // within the limit
+    auto hog = pool.submit(allocate_and_touch, 512 * kMiB);
+    try {
+        hog.result(20s);
+        ADD_FAILURE() << "the allocation past the limit succeeded";
+    } catch (const tandem::MemoryError& error) {
+        EXPECT_NE(std::string(error.what()).find("memory_limit_per_child"), std::string::npos) << error.what();
+        EXPECT_NE(std::string(error.what()).find(std::to_string(64 * kMiB)), std::string::npos) << error.what();
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    } catch (const tandem::WorkerCrashed& crash) {
+        // A sanitizer's allocator reports the failed mapping and ends the worker
+        // instead of throwing std::bad_alloc: the task still fails alone.
+        SUCCEED() << crash.what();
+#endif
+    }
+    release.set();
+    EXPECT_GT(bystander.result(20s), 0);
+    EXPECT_EQ(pool.submit(square, 12).result(20s), 144);
+    EXPECT_EQ(pool.submit(allocate_and_touch, 8 * kMiB).result(20s), 8 * kMiB);
+}
+
+// --- workers' output
+
+namespace {
+// Writes each line in two pieces: workers sharing a stream would interleave the pieces.
+int print_lines_in_pieces(int count) {
+    const std::string padding(150, 'p');
+    const std::string head = "worker " + std::to_string(::getpid()) + " line ";
+    for (int i = 0; i < count; ++i) {
+        const std::string tail = std::to_string(i) + " " + padding + "\n";
+        if (::write(STDOUT_FILENO, head.data(), head.size()) < 0) return -1;
+        if (::write(STDOUT_FILENO, tail.data(), tail.size()) < 0) return -1;
+    }
+    return ::getpid();
+}
+int chatty(int value) {
+    std::printf("out %d\n", value);
+    std::fprintf(stderr, "err %d\n", value);
+    return value * 2;
+}
+int chatty_then_throw(int) {
+    std::printf("before the failure\n");
+    throw tandem::ValueError("after printing");
+}
+
+// This process's stdout goes to a file while it lives.
+class StdoutToFile {
+public:
+    StdoutToFile() {
+        std::fflush(stdout);
+        saved_ = ::dup(STDOUT_FILENO);
+        file_ = std::tmpfile();
+        ::dup2(::fileno(file_), STDOUT_FILENO);
+    }
+    ~StdoutToFile() { restore(); }
+    /// Puts stdout back and returns what was written meanwhile.
+    std::string restore() {
+        if (saved_ < 0) return {};
+        std::fflush(stdout);
+        ::dup2(saved_, STDOUT_FILENO);
+        ::close(saved_);
+        saved_ = -1;
+        std::string text;
+        std::rewind(file_);
+        char buffer[65536];
+        for (std::size_t got; (got = std::fread(buffer, 1, sizeof buffer, file_)) > 0;) text.append(buffer, got);
+        std::fclose(file_);
+        return text;
+    }
+
+private:
+    int saved_ = -1;
+    std::FILE* file_ = nullptr;
+};
+}  // namespace
+
+// tandem: two workers printing 10,000 lines each, each line in pieces, leave no torn line
+// in this process's stdout (Python's workers share the terminal and can tear lines); with
+// prefix_worker_output each line starts with its worker's name.
+TEST_P(ProcessPoolTest, WorkersOutputArrivesInWholeLines) {
+    constexpr int kLines = 10000;
+    StdoutToFile capture;
+    std::vector<int> pids;
+    {
+        auto prefixed = options(2);
+        prefixed.prefix_worker_output = true;
+        ProcessPoolExecutor pool(prefixed);
+        auto a = pool.submit(print_lines_in_pieces, kLines);
+        auto b = pool.submit(print_lines_in_pieces, kLines);
+        pids = {a.result(60s), b.result(60s)};
+    }  // the pool passes on everything its workers wrote before it is gone
+    const std::string text = capture.restore();
+    ASSERT_NE(pids[0], pids[1]);
+    std::map<int, int> next_line;  // per worker pid
+    const std::string padding(150, 'p');
+    std::size_t lines = 0;
+    std::size_t start = 0;
+    for (std::size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
+        const std::string line = text.substr(start, end - start);
+        ++lines;
+        const std::size_t close = line.find("] worker ");
+        ASSERT_TRUE(line.starts_with("[") && close != std::string::npos) << line;
+        int pid = 0;
+        int index = 0;
+        char rest[200] = {};
+        ASSERT_EQ(std::sscanf(line.c_str() + close, "] worker %d line %d %199s", &pid, &index, rest), 3) << line;
+        EXPECT_EQ(rest, padding) << line;
+        EXPECT_EQ(index, next_line[pid]++) << line;
+    }
+    EXPECT_EQ(start, text.size()) << "a last line without its newline";
+    EXPECT_EQ(lines, 2u * kLines);
+    EXPECT_EQ(next_line[pids[0]], kLines);
+    EXPECT_EQ(next_line[pids[1]], kLines);
+}
+
+// tandem: capture_output keeps a task's stdout and stderr for its future.
+TEST_P(ProcessPoolTest, CaptureOutputAttachesItToTheFuture) {
+    ProcessPoolExecutor pool(options(1));
+    auto f = pool.submit_with({.capture_output = true}, chatty, 21);
+    EXPECT_EQ(f.result(20s), 42);
+    const auto output = tandem::captured_output(f);
+    ASSERT_TRUE(output.has_value());
+    EXPECT_EQ(output->out, "out 21\n");
+    EXPECT_EQ(output->err, "err 21\n");
+
+    auto failing = pool.submit_with({.capture_output = true}, chatty_then_throw, 0);
+    EXPECT_THROW(failing.result(20s), tandem::ValueError);
+    EXPECT_EQ(tandem::captured_output(failing)->out, "before the failure\n");
+
+    auto plain = pool.submit(square, 2);
+    EXPECT_EQ(plain.result(20s), 4);
+    EXPECT_FALSE(tandem::captured_output(plain).has_value());
+
+    auto spinning = pool.submit_with({.capture_output = true}, spin_for_a_while, 1);
+    EXPECT_FALSE(spinning.cancel());  // running from submit
+    EXPECT_TRUE(pool.stop(spinning));
+    EXPECT_THROW(spinning.result(20s), tandem::CancelledError);
+    EXPECT_EQ(pool.submit_with({.capture_output = true}, chatty, 1).result(20s), 2);
+}

@@ -1,6 +1,7 @@
 // Tests for tandem/progress.hpp: ProgressBar formats its line as tqdm does,
 // draws in place on a terminal (a pseudo-terminal here) and writes nothing
-// to a pipe.
+// to a pipe; progress(range) wraps as_completed(), map() and imap() as
+// tqdm(iterable) does, and callback() counts done futures.
 #include "tandem/progress.hpp"
 
 #include <fcntl.h>        // fcntl, O_NONBLOCK
@@ -13,6 +14,10 @@
 #include <string>  // captured output
 #include <thread>  // concurrent updates
 #include <vector>  // threads
+
+#include "tandem/multiprocessing/pool.hpp"   // ThreadPool.imap under a bar
+#include "tandem/thread_pool_executor.hpp"   // futures and map() under a bar
+#include "tandem/wait.hpp"                   // as_completed under a bar
 
 using tandem::ProgressBar;
 using tandem::ProgressOptions;
@@ -177,4 +182,83 @@ TEST(ProgressBar, ConcurrentUpdatesCountEveryStep) {
     done = true;
     reader.join();
     EXPECT_NE(out.find("4000/4000"), std::string::npos);
+}
+
+// --- progress(range) and callback(): tqdm(iterable) over a pool's futures and results
+
+namespace {
+int square(int x) { return x * x; }
+}  // namespace
+
+// tqdm(iterable): each element the loop moves past is one step; the total is the size.
+TEST(ProgressRange, CountsEachElementOfASizedRange) {
+    auto wrapped = tandem::progress(std::vector<int>{1, 2, 3, 4}, {.enabled = false});
+    EXPECT_EQ(wrapped.bar().total(), std::optional<std::size_t>(4));
+    int sum = 0;
+    for (int x : wrapped) sum += x;
+    EXPECT_EQ(sum, 10);
+    EXPECT_EQ(wrapped.bar().n(), 4u);
+}
+
+// concurrent.futures.as_completed under tqdm: drawn on a terminal, to 100%.
+TEST(ProgressRange, AsCompletedDrawsOnATerminal) {
+    Pty pty;
+    ASSERT_GE(pty.master, 0) << "openpty failed";
+    tandem::ThreadPoolExecutor pool(2);
+    std::vector<tandem::Future<int>> futures;
+    for (int i = 0; i < 6; ++i) futures.push_back(pool.submit(square, i));
+    int sum = 0;
+    for (auto done : tandem::progress(tandem::as_completed(futures),
+                                       {.total = futures.size(), .description = "tasks", .fd = pty.slave,
+                                        .ascii = true, .min_interval = std::chrono::milliseconds(0)})) {
+        sum += done.result();
+    }
+    EXPECT_EQ(sum, 0 + 1 + 4 + 9 + 16 + 25);
+    const std::string out = drain(pty.master);
+    EXPECT_NE(out.find("tasks: 100%|"), std::string::npos) << out;
+    EXPECT_NE(out.find("6/6"), std::string::npos) << out;
+    EXPECT_EQ(out.back(), '\n');  // closed at the end of the loop
+}
+
+// Executor.map and Pool.imap under tqdm on a pipe: the results as without it, nothing written.
+TEST(ProgressRange, MapAndImapAreSilentOnAPipe) {
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    const std::vector<int> inputs{1, 2, 3, 4, 5, 6, 7, 8};
+    {
+        tandem::ThreadPoolExecutor pool(2);
+        auto mapped = pool.map(square, inputs);  // map()'s results do not move: wrapped by name
+        auto results = tandem::progress(mapped, {.total = inputs.size(), .fd = fds[1]});
+        std::vector<int> got;
+        for (int r : results) got.push_back(r);
+        EXPECT_EQ(got, (std::vector<int>{1, 4, 9, 16, 25, 36, 49, 64}));
+        EXPECT_EQ(results.bar().n(), inputs.size());
+        EXPECT_FALSE(results.bar().enabled());
+    }
+    {
+        tandem::multiprocessing::ThreadPool pool(2);
+        auto lazy = tandem::progress(pool.imap(square, inputs, 2), {.fd = fds[1]});
+        int sum = 0;
+        for (int r : lazy) sum += r;
+        EXPECT_EQ(sum, 204);
+        EXPECT_EQ(lazy.bar().n(), inputs.size());
+    }
+    EXPECT_EQ(drain(fds[0]), "");
+    ::close(fds[0]);
+    ::close(fds[1]);
+}
+
+// The bar as a plain callback: each done future counts once, from the pool's threads.
+TEST(ProgressBar, CallbackCountsDoneFutures) {
+    ProgressBar bar({.total = 20, .enabled = false});
+    {
+        tandem::ThreadPoolExecutor pool(4);
+        std::vector<tandem::Future<int>> futures;
+        for (int i = 0; i < 20; ++i) {
+            futures.push_back(pool.submit(square, i));
+            futures.back().add_done_callback(bar.callback());
+        }
+        tandem::wait(futures);
+    }  // the pool's threads are joined: every callback has run
+    EXPECT_EQ(bar.n(), 20u);
 }

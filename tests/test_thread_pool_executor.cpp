@@ -18,6 +18,7 @@
 #include <memory>
 #include <set>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
@@ -755,4 +756,68 @@ TEST(ThreadPoolExecutor, ArgumentsReleasedAfterRun) {
     Future<int> f = pool.submit([](const std::shared_ptr<int>& t) { return *t; }, std::move(token));
     EXPECT_EQ(f.result(10s), 1);
     EXPECT_TRUE(watch.expired());  // f still holds the state, not the arguments
+}
+
+// --- stopping a running task (tandem: threads cannot be killed, so a task that
+// takes a std::stop_token is asked; Python's cancel() only cancels pending work)
+
+namespace {
+// What a cooperative task does: works until asked to stop (bounded: false if never asked).
+bool until_stop_requested(const std::stop_token& stop) {
+    const auto limit = std::chrono::steady_clock::now() + 20s;
+    while (!stop.stop_requested()) {
+        if (std::chrono::steady_clock::now() > limit) return false;
+        std::this_thread::yield();
+    }
+    return true;
+}
+}  // namespace
+
+TEST(ThreadPoolExecutor, StopTokenTaskObservesStop) {
+    ThreadPoolExecutor pool(2);
+    std::atomic<bool> started{false};
+    auto f = pool.submit(
+        [&started](std::stop_token stop, int base) {
+            started = true;
+            return until_stop_requested(stop) ? base + 1 : -1;
+        },
+        41);
+    ASSERT_TRUE(tandem_test::eventually([&] { return started.load(); }));
+    EXPECT_FALSE(f.cancel());  // Python's meaning: a running future cannot be cancelled
+    EXPECT_TRUE(pool.stop(f));
+    EXPECT_EQ(f.result(10s), 42);
+    EXPECT_FALSE(pool.stop(f));  // finished: nothing to ask
+}
+
+TEST(ThreadPoolExecutor, StopCancelsAPendingTaskAndIgnoresPlainRunningOnes) {
+    tandem_test::Gate gate;
+    ThreadPoolExecutor pool(1);
+    auto opener = gate.opener();
+    auto running = pool.submit([&gate] { return gate.wait(); });
+    ASSERT_TRUE(tandem_test::eventually([&] { return running.running(); }));
+    auto queued = pool.submit([](std::stop_token) { return 1; });
+    EXPECT_TRUE(pool.stop(queued));  // not started: cancelled, as cancel() would
+    EXPECT_TRUE(queued.cancelled());
+    EXPECT_FALSE(pool.stop(running));  // no stop token: a running plain task cannot be stopped
+    gate.open();
+    EXPECT_TRUE(running.result(10s));
+}
+
+// concurrent.futures: shutdown(cancel_futures=True) cancels pending work; tandem also
+// asks running stop-token tasks to stop, so the waiting shutdown returns.
+TEST(ThreadPoolExecutor, ShutdownCancelFuturesStopsRunningStopTokenTasks) {
+    ThreadPoolExecutor pool(2);
+    std::atomic<int> started{0};
+    auto loop = [&started](std::stop_token stop) {
+        ++started;
+        return std::string(until_stop_requested(stop) ? "stopped" : "never asked");
+    };
+    auto a = pool.submit(loop);
+    auto b = pool.submit(loop);
+    ASSERT_TRUE(tandem_test::eventually([&] { return started.load() == 2; }));
+    auto pending = pool.submit(loop);
+    pool.shutdown({.wait = true, .cancel_futures = true});
+    EXPECT_EQ(a.result(), "stopped");
+    EXPECT_EQ(b.result(), "stopped");
+    EXPECT_TRUE(pending.cancelled());
 }

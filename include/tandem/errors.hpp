@@ -82,6 +82,13 @@ public:
     using Error::Error;
 };
 
+/// Python's MemoryError: a process-pool task that went past its worker's
+/// memory_limit_per_child (the message names the limit).
+class MemoryError : public Error {
+public:
+    using Error::Error;
+};
+
 /// Python's ValueError: an argument out of range, a semaphore released too many
 /// times, task_done() called too many times.
 class ValueError : public Error {
@@ -160,19 +167,41 @@ private:
 class WorkerCrashed : public ProcessError {
 public:
     /// `signal_number` is the killing signal, or 0 if the worker exited with
-    /// `exit_code`.
-    WorkerCrashed(pid_t pid, int signal_number, int exit_code, const std::string& message)
-        : ProcessError(message), pid_(pid), signal_(signal_number), exit_code_(exit_code) {}
+    /// `exit_code`. `stack` and `last_stderr` are what stack() and
+    /// last_stderr() return; what() is `message` followed by both.
+    WorkerCrashed(pid_t pid, int signal_number, int exit_code, const std::string& message, std::string stack = {},
+                  std::string last_stderr = {})
+        : ProcessError(describe(message, stack, last_stderr)), pid_(pid), signal_(signal_number), exit_code_(exit_code),
+          details_(std::make_shared<const Details>(Details{std::move(stack), std::move(last_stderr)})) {}
     pid_t pid() const noexcept { return pid_; }
     /// The signal that killed the worker, 0 if it exited.
     int signal_number() const noexcept { return signal_; }
     /// The worker's exit status if it exited, 0 if it was killed by a signal.
     int exit_code() const noexcept { return exit_code_; }
+    /// The worker's stack when a fatal signal (SIGSEGV, SIGBUS, SIGILL,
+    /// SIGFPE, SIGABRT) struck it, symbolized, innermost first; empty for
+    /// other deaths (SIGKILL, exit()).
+    const std::string& stack() const noexcept { return details_->stack; }
+    /// The last lines (at most 8) the worker wrote to stderr, oldest first.
+    const std::string& last_stderr() const noexcept { return details_->last_stderr; }
 
 private:
+    struct Details {
+        std::string stack;
+        std::string last_stderr;
+    };
+    static std::string describe(const std::string& message, const std::string& stack, const std::string& last_stderr) {
+        std::string text = message;
+        if (!stack.empty()) text += "\n" + stack;
+        if (!last_stderr.empty()) text += "\nlast lines on its stderr:\n" + last_stderr;
+        return text;
+    }
+
     pid_t pid_;
     int signal_;
     int exit_code_;
+    // Shared: copying an exception must not throw.
+    std::shared_ptr<const Details> details_;
 };
 
 /// An exception thrown in another process whose type is not registered with
@@ -188,6 +217,16 @@ public:
 private:
     std::string type_name_;
     std::string message_;
+};
+
+/// Where an exception was thrown in a process-pool worker (Python's
+/// _RemoteTraceback, the __cause__ of a re-raised exception): one line per
+/// frame, innermost first. A process pool rethrows a task's exception with
+/// this one nested in it (std::nested_exception); tandem::remote_traceback()
+/// (serialization.hpp) reads it.
+class RemoteTraceback : public Error {
+public:
+    using Error::Error;
 };
 
 /// A message from another process that is truncated, oversized, corrupted or of

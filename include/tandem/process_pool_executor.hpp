@@ -44,6 +44,23 @@
 // - submit_with({.timeout = d}, ...) bounds how long the task may run once a
 //   worker starts it: past that the worker is SIGKILLed and replaced, and the
 //   future raises TimeoutError. Other tasks are not affected.
+// - stop(future) stops a task even while it runs (cancel() keeps Python's
+//   meaning and cannot): its worker is SIGKILLed and replaced, the future
+//   raises CancelledError, nothing else is touched.
+// - A task's exception comes back with the stack where it was thrown, nested
+//   in it as a RemoteTraceback (Python's remote traceback; read it with
+//   remote_traceback(e), serialization.hpp). WorkerCrashed carries the
+//   crashed worker's symbolized stack (SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+//   SIGABRT) and its last stderr lines.
+// - Workers' stdout and stderr reach this process's streams a whole line at
+//   a time (never torn by another worker's output), prefixed with the
+//   worker's name with prefix_worker_output; submit_with({.capture_output =
+//   true}, ...) keeps them for the future instead (captured_output()).
+// - max_memory_per_child (celery's option) replaces a worker whose resident
+//   memory is above the bound after a task; memory_limit_per_child is a hard
+//   bound (RLIMIT_DATA over the worker's size at start): a task past it fails
+//   alone with MemoryError naming the limit, never the OOM killer's pick.
+//   See detail/process_pool/memory_limits.hpp.
 // - Workers start with the pool (Python starts them on demand) and ignore
 //   SIGINT: a Ctrl-C at the terminal reaches the whole process group, and
 //   the parent, not each worker, decides what happens. Workers die with the
@@ -97,6 +114,7 @@
 #include "tandem/detail/os/cpu_count.hpp"                 // process_cpu_count: the default pool size
 #include "tandem/detail/wire/encoding.hpp"                  // decode<R>
 #include "tandem/detail/future/map_results.hpp"               // MapResults, ChunkResult
+#include "tandem/detail/process_pool/captured_output.hpp"  // run_captured, CapturedState, TaskOutput
 #include "tandem/detail/process_pool/engine.hpp"  // PoolEngine, Deliver, TaskOptions
 #include "tandem/detail/wire/remote_call.hpp"               // encode_call, RemoteCallable
 #include "tandem/errors.hpp"                           // ValueError, BrokenProcessPool, RuntimeError
@@ -130,6 +148,20 @@ struct ProcessPoolOptions {
     /// How many times a task whose worker crashed is run again before its
     /// future fails with WorkerCrashed (tandem; Python has none).
     std::size_t max_retries = 0;
+    /// celery's worker_max_memory_per_child, in bytes: a worker whose
+    /// resident memory is above this after a task exits and is replaced (no
+    /// task fails). Unset: never. Zero is a ValueError.
+    std::optional<std::size_t> max_memory_per_child{};
+    /// A hard bound, in bytes, on how much a worker's private memory may grow
+    /// beyond its size at start (RLIMIT_DATA). A task whose allocation goes
+    /// past it fails alone with MemoryError naming the limit, and its worker
+    /// is replaced; the kernel's OOM killer never picks a process. Unset: no
+    /// bound. Zero is a ValueError.
+    std::optional<std::size_t> memory_limit_per_child{};
+    /// Each line a worker writes to stdout or stderr starts with "[<worker
+    /// name>] " (its Process name). Lines are whole either way: workers'
+    /// output reaches this process's stdout and stderr a line at a time.
+    bool prefix_worker_output = false;
 };
 
 /// Options of one submit_with() call.
@@ -139,7 +171,28 @@ struct SubmitOptions {
     std::optional<std::chrono::nanoseconds> timeout;
     /// Overrides the pool's max_retries for this task.
     std::optional<std::size_t> max_retries;
+    /// Keep what the task writes to stdout and stderr (up to 1 MiB each) for
+    /// its future, read with captured_output(future), instead of passing it
+    /// on to this process's streams. The future counts as running from
+    /// submit (cancel() returns false; stop() stops it). A call that hands
+    /// off descriptors (a Lock, a Queue) cannot be captured: ValueError.
+    bool capture_output = false;
 };
+
+/// What a task submitted with capture_output wrote to stdout (`out`) and
+/// stderr (`err`), once its future is done (with a result or the task's
+/// exception, not if its worker crashed); std::nullopt before, or for a
+/// future of a task submitted without capture_output.
+///
+///     auto f = pool.submit_with({.capture_output = true}, report, 7);
+///     f.wait();
+///     std::string printed = captured_output(f)->out;
+template <class R>
+std::optional<TaskOutput> captured_output(const Future<R>& future) {
+    const auto* state = dynamic_cast<const detail::process_pool::CapturedState<R>*>(future.state());
+    if (state == nullptr || !future.done()) return std::nullopt;
+    return state->output;
+}
 
 namespace detail::process_pool {
 
@@ -169,6 +222,22 @@ void deliver(FutureStateBase& base, bool raised, std::span<const std::byte> payl
     } catch (...) {
         state.try_set_exception(std::current_exception());
     }
+}
+
+/// Completes `target` from the future of the task that runs on its behalf
+/// (a map chunk, a captured call) when that task failed or was cancelled;
+/// false if it has a value to read.
+template <class Reply>
+bool forward_failure(FutureStateBase& target, const FutureState<Reply>& reply) {
+    if (auto error = reply.stored_exception()) {
+        target.try_set_exception(error);
+        return true;
+    }
+    if (reply.cancelled()) {
+        target.try_set_exception(std::make_exception_ptr(CancelledError()));
+        return true;
+    }
+    return false;
 }
 
 /// A map chunk as one task: calls the function named by `function` (a
@@ -229,6 +298,7 @@ public:
         if (options.timeout && *options.timeout <= std::chrono::nanoseconds::zero())
             throw ValueError("timeout must be positive");
         if (!engine_) throw RuntimeError("cannot schedule new futures after shutdown");
+        if (options.capture_output) return submit_captured(*engine_, options, fn, args...);
         return submit_to(*engine_, options, fn, args...);
     }
 
@@ -277,6 +347,25 @@ public:
         shutdown(ShutdownOptions{.wait = wait, .cancel_futures = cancel_futures});
     }
 
+    /// Stops a task even while it runs (tandem; Python's cancel() cannot):
+    /// a task still queued is cancelled as cancel() would; a task a worker
+    /// runs, or has been handed, has that worker killed (SIGKILL) once it runs
+    /// it and replaced, and its future fails with CancelledError. Nothing else
+    /// is touched: the worker's other task runs on another worker, the other
+    /// workers go on. Returns true if the future now ends in cancellation;
+    /// false if it was done already, stopped before, or is not this pool's.
+    ///
+    ///     auto slow = pool.submit(simulate, 1'000'000);
+    ///     pool.stop(slow);  // slow.result() throws CancelledError
+    template <class R>
+    bool stop(const Future<R>& future) {
+        if (!engine_ || future.state() == nullptr || future.done()) return false;
+        // A captured task runs as its wrapper, whose end completes `future`.
+        if (const auto* captured = dynamic_cast<const detail::process_pool::CapturedState<R>*>(future.state()))
+            return engine_->stop(*captured->wrapper);
+        return engine_->stop(*future.state());
+    }
+
     /// Python 3.14: shutdown(wait=false, cancel_futures=true), then SIGTERM
     /// to every worker; tasks they were running fail with BrokenProcessPool.
     /// Returns once the workers are reaped.
@@ -316,6 +405,36 @@ private:
         return future;
     }
 
+    template <class F, class... Args>
+    static auto submit_captured(detail::process_pool::PoolEngine& engine, const SubmitOptions& options, const F& fn,
+                                const Args&... args) -> Future<typename detail::process_pool::SubmitResult<F>::type> {
+        using R = typename detail::process_pool::SubmitResult<F>::type;
+        using Reply = detail::process_pool::CapturedReply;
+        detail::HandoffWriter inner;
+        detail::encode_call(inner, fn, args...);
+        if (!inner.fds().empty()) {
+            throw ValueError("capture_output: a call that hands off descriptors (a Lock, a Queue) cannot be captured");
+        }
+        SubmitOptions plain = options;
+        plain.capture_output = false;
+        auto wrapper = submit_to(engine, plain, &detail::process_pool::run_captured, inner.byte_buffer());
+        auto* state = new detail::process_pool::CapturedState<R>;
+        Future<R> out(detail::StatePtr<detail::FutureState<R>>::adopt(state));
+        wrapper.state()->retain();
+        state->wrapper = detail::StatePtr<detail::FutureStateBase>::adopt(wrapper.state());
+        static_cast<void>(out.set_running_or_notify_cancel());
+        // Holds `out` until the wrapper ends (it always does: the pool completes every future).
+        wrapper.add_done_callback([out](const Future<Reply>& done) {
+            auto& target = static_cast<detail::process_pool::CapturedState<R>&>(*out.state());
+            auto& reply = static_cast<detail::FutureState<Reply>&>(*done.state());
+            if (detail::process_pool::forward_failure(target, reply)) return;
+            auto& [raised, payload, printed, warned] = reply.value();
+            target.output = TaskOutput{std::move(printed), std::move(warned)};
+            detail::process_pool::deliver<R>(target, raised, payload);
+        });
+        return out;
+    }
+
     template <class Pointer, class Input, class R>
     static Future<detail::ChunkResult<R>> submit_chunk_task(detail::process_pool::PoolEngine& engine,
                                                             detail::FunctionId function, std::vector<Input> chunk) {
@@ -334,14 +453,7 @@ private:
         remote.add_done_callback([out](const Future<Reply>& done) {
             auto& target = static_cast<detail::FutureState<detail::ChunkResult<R>>&>(*out.state());
             auto& reply = static_cast<detail::FutureState<Reply>&>(*done.state());
-            if (auto error = reply.stored_exception()) {
-                target.try_set_exception(error);
-                return;
-            }
-            if (reply.cancelled()) {
-                target.try_set_exception(std::make_exception_ptr(CancelledError()));
-                return;
-            }
+            if (detail::process_pool::forward_failure(target, reply)) return;
             try {
                 detail::ChunkResult<R> chunk_result{std::move(reply.value().first), nullptr};
                 if (!reply.value().second.empty()) chunk_result.error = decode_exception(reply.value().second);

@@ -16,13 +16,26 @@
 //     bar.clear();                     // take the bar off the line to print something
 //     std::printf("halfway\n");        // the next update() draws it again
 //
-// Differences from tqdm: no iterable wrapping yet (update() is the interface),
-// no nested bars; the rate is the average since the start, not a moving
-// average; the bar is redrawn at most every `min_interval` (tqdm's
-// mininterval), plus at close().
+// progress(range) wraps any iterable as tqdm(iterable) does — futures from
+// as_completed(), results of map() or imap() — counting each element as the
+// loop moves past it, and closing the bar at the end; the total is the
+// range's size when it has one. callback() is the bar as a done-callback:
+//
+//     for (auto& f : tandem::progress(tandem::as_completed(futures), {.total = futures.size()})) use(f.result());
+//     auto results = pool.map(work, inputs);      // map()'s results do not move: wrap them by name
+//     for (int r : tandem::progress(results, {.total = inputs.size()})) use(r);
+//     future.add_done_callback(bar.callback());
+//
+// Differences from tqdm: no nested bars; the rate is the average since the
+// start, not a moving average; the bar is redrawn at most every
+// `min_interval` (tqdm's mininterval), plus at close().
 #pragma once
 
 #include <atomic>       // the count, updated from any thread
+#include <iterator>     // std::begin, std::end, std::size, std::default_sentinel_t
+#include <memory>       // the bar of a ProgressRange
+#include <type_traits>  // std::remove_reference_t
+#include <utility>      // std::move, std::forward
 #include <chrono>       // elapsed time, min_interval
 #include <cstddef>      // std::size_t
 #include <cstdint>      // std::int64_t clock ticks
@@ -88,6 +101,13 @@ public:
     /// Whether the bar draws at all.
     bool enabled() const noexcept { return enabled_; }
 
+    /// The bar as a callback: a callable that does update(1) whatever it is
+    /// passed (a future's done-callback, a pool's per-result hook). The bar
+    /// must outlive it.
+    auto callback() noexcept {
+        return [this](auto&&...) noexcept { update(); };
+    }
+
     /// The line the bar draws for these figures, at most `width` columns
     /// (tqdm.format_meter): "desc:  45%|████▌     | 45/100 [00:01<00:02,
     /// 31.2it/s]" with a total, "desc: 45it [00:01, 31.2it/s]" without.
@@ -110,5 +130,68 @@ private:
     std::mutex draw_mutex_;
     bool closed_ = false;
 };
+
+/// An iterable with a ProgressBar (Python: tqdm(iterable)): iterating it
+/// iterates the wrapped iterable and counts one step each time the loop
+/// moves past an element; the bar closes when the end is reached or the
+/// wrapper is destroyed. Made by progress(); `Iterable` is the wrapped
+/// type, or a reference to it when it was passed as an lvalue.
+template <class Iterable>
+class ProgressRange {
+    using Base = std::remove_reference_t<Iterable>;
+    using BaseIterator = decltype(std::begin(std::declval<Base&>()));
+    using BaseSentinel = decltype(std::end(std::declval<Base&>()));
+
+public:
+    ProgressRange(Iterable&& iterable, ProgressOptions options) : iterable_(std::forward<Iterable>(iterable)) {
+        if (!options.total) {
+            if constexpr (requires(const Base& sized) { std::size(sized); }) {
+                options.total = static_cast<std::size_t>(std::size(iterable_));
+            }
+        }
+        bar_ = std::make_unique<ProgressBar>(std::move(options));
+    }
+
+    class iterator {
+    public:
+        decltype(auto) operator*() const { return *current_; }
+        iterator& operator++() {
+            ++current_;
+            bar_->update();
+            if (current_ == end_) bar_->close();
+            return *this;
+        }
+        friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.current_ == it.end_; }
+
+    private:
+        friend class ProgressRange;
+        iterator(ProgressBar* bar, BaseIterator current, BaseSentinel end)
+            : bar_(bar), current_(std::move(current)), end_(std::move(end)) {}
+        ProgressBar* bar_;
+        BaseIterator current_;
+        BaseSentinel end_;
+    };
+
+    /// Starts the wrapped iteration (once: it may be a one-pass range).
+    iterator begin() { return iterator(bar_.get(), std::begin(iterable_), std::end(iterable_)); }
+    std::default_sentinel_t end() const noexcept { return {}; }
+
+    /// The bar, for its count or to close it early.
+    ProgressBar& bar() noexcept { return *bar_; }
+
+private:
+    Iterable iterable_;
+    std::unique_ptr<ProgressBar> bar_;  // a ProgressBar does not move; the wrapper may
+};
+
+/// Wraps `iterable` (anything a range-for loop takes: as_completed(), map(),
+/// imap(), a container) in a progress bar; `options.total` defaults to its
+/// size when it has one. A temporary is moved in (so it must be movable:
+/// map()'s results are not, and are passed by name); an lvalue is referred
+/// to and must outlive the wrapper.
+template <class Iterable>
+ProgressRange<Iterable> progress(Iterable&& iterable, ProgressOptions options = {}) {
+    return ProgressRange<Iterable>(std::forward<Iterable>(iterable), std::move(options));
+}
 
 }  // namespace tandem

@@ -20,7 +20,9 @@
 // Exceptions thrown in a worker come back with their type name and message.
 // The standard exception types and tandem's own are rethrown as themselves;
 // register your own types to get the same, anything else arrives as
-// tandem::RemoteError carrying the original type name and message.
+// tandem::RemoteError carrying the original type name and message. One
+// thrown by a process-pool task also brings the stack where it was thrown
+// (Python's remote traceback): remote_traceback(error) returns it.
 //
 //     struct Order {                                 // travels through cereal
 //         std::string customer;
@@ -40,14 +42,16 @@
 
 #include <concepts>     // std::derived_from, std::constructible_from
 #include <cstddef>      // std::byte
-#include <exception>    // std::exception_ptr
+#include <exception>    // std::exception_ptr, std::nested_exception: the remote traceback
 #include <span>         // received payloads
 #include <string>       // exception messages
 #include <type_traits>  // std::remove_cvref_t
 #include <typeinfo>     // typeid for registration by type name
+#include <utility>      // std::move
 #include <vector>       // encoded bytes
 
 #include "tandem/detail/wire/encoding.hpp"  // the codecs behind Serializable
+#include "tandem/errors.hpp"                 // RemoteTraceback
 
 namespace tandem {
 
@@ -62,6 +66,22 @@ concept Serializable = detail::IsEncodable<std::remove_cvref_t<T>>::value &&
 
 namespace detail {
 using ExceptionFactory = std::exception_ptr (*)(const std::string& message);
+/// True while decode_exception builds an exception that carries a remote
+/// traceback (the exception being handled is then that RemoteTraceback).
+bool decoding_with_traceback() noexcept;
+
+/// `error` as an exception_ptr; while decoding one with a remote traceback,
+/// with that RemoteTraceback nested in it (std::throw_with_nested).
+template <class E>
+std::exception_ptr with_remote_cause(E error) {
+    if (!decoding_with_traceback()) return std::make_exception_ptr(std::move(error));
+    try {
+        std::throw_with_nested(std::move(error));
+    } catch (...) {
+        return std::current_exception();
+    }
+}
+
 /// Adds (or replaces) the factory for exceptions whose demangled type name is `type_name`.
 void register_exception_factory(std::string type_name, ExceptionFactory factory);
 }  // namespace detail
@@ -77,13 +97,31 @@ void register_exception() {
     static_assert(std::constructible_from<E, std::string>,
                   "tandem::register_exception: the type must be constructible from its message (a std::string)");
     detail::register_exception_factory(detail::demangle(typeid(E).name()), [](const std::string& message) {
-        return std::make_exception_ptr(E(message));
+        return detail::with_remote_cause(E(message));
     });
 }
 
+/// The stack where `error` was thrown, if a process pool rethrew it from a
+/// worker (Python's remote traceback): one line per frame, innermost
+/// first, "#0 parse(std::string const&) at parse.cpp:12". Empty for any other
+/// exception, or one whose throw site was not recorded (thrown inside a
+/// shared library built without tandem's throw hook).
+inline std::string remote_traceback(const std::exception& error) {
+    const auto* nested = dynamic_cast<const std::nested_exception*>(&error);
+    if (nested == nullptr || !nested->nested_ptr()) return {};
+    try {
+        std::rethrow_exception(nested->nested_ptr());
+    } catch (const RemoteTraceback& traceback) {
+        return traceback.what();
+    } catch (...) {
+    }
+    return {};
+}
+
 /// Encodes the exception in `error` for another process: its dynamic type's
-/// demangled name and what(). A RemoteError keeps the type name and message
-/// it arrived with, so exceptions can be forwarded. An exception not derived
+/// demangled name, what(), and in a pool worker the stack where it was
+/// thrown. A RemoteError keeps the type name and message it arrived with,
+/// and a forwarded exception its remote traceback. An exception not derived
 /// from std::exception (`throw 42`) is sent with the type name "unknown".
 /// Throws ValueError if `error` is null.
 std::vector<std::byte> encode_exception(std::exception_ptr error);
@@ -91,8 +129,9 @@ std::vector<std::byte> encode_exception(std::exception_ptr error);
 /// Rebuilds an exception encoded by encode_exception: the standard exception
 /// types (runtime_error, logic_error and their subclasses, bad_alloc,
 /// exception), tandem's errors with a message constructor and registered
-/// types as themselves; anything else as RemoteError(type name, message).
-/// Throws FrameError if the payload is malformed.
+/// types as themselves; anything else as RemoteError(type name, message);
+/// with the remote traceback nested in it when there is one. Throws
+/// FrameError if the payload is malformed.
 std::exception_ptr decode_exception(std::span<const std::byte> payload);
 
 /// Throws the exception decode_exception(payload) rebuilds (or its FrameError).

@@ -23,7 +23,10 @@
 // deadlocks. The scheduler is work-stealing (see detail/thread_pool/scheduler.hpp):
 // submitting and completing a task costs well under a microsecond, an idle pool
 // sleeps. map() submits every chunk up front, as Python, or reads its input
-// lazily with `buffersize` chunks in flight (MapOptions).
+// lazily with `buffersize` chunks in flight (MapOptions). A task whose first
+// parameter is a std::stop_token gets one: stop(future) and
+// shutdown({.cancel_futures = true}) request a stop on it (threads cannot be
+// killed; Python's cancel() cannot stop a running task either).
 //
 // Do not destroy an executor from inside one of its own tasks.
 #pragma once
@@ -34,6 +37,7 @@
 #include <functional>   // std::function, std::invoke
 #include <memory>       // the scheduler, shared with lazy map() results
 #include <optional>     // max_workers default
+#include <stop_token>   // std::stop_token: the first parameter of a stoppable task
 #include <ranges>       // map() inputs
 #include <string>       // thread name prefix
 #include <type_traits>  // result types
@@ -41,6 +45,7 @@
 
 #include "tandem/detail/future/map_results.hpp"     // MapResults, ChunkResult
 #include "tandem/detail/thread_pool/scheduler.hpp"   // ThreadPoolScheduler
+#include "tandem/detail/thread_pool/stop_registry.hpp"  // StopRegistry: the stop-token tasks' sources
 #include "tandem/detail/thread_pool/task.hpp"        // Task: a call and its future's state
 #include "tandem/errors.hpp"                         // ValueError, RuntimeError
 #include "tandem/executor.hpp"                       // MapOptions, ShutdownOptions, the Executor concept
@@ -65,6 +70,24 @@ struct ThreadPoolOptions {
 };
 
 namespace detail {
+/// A task takes a stop token when it can be called with one before its
+/// arguments and not without (a generic callable that accepts both is
+/// called without).
+template <class Fn, class... Args>
+inline constexpr bool kTakesStopToken = std::is_invocable_v<std::decay_t<Fn>&, std::stop_token, std::decay_t<Args>&...> &&
+                                        !std::is_invocable_v<std::decay_t<Fn>&, std::decay_t<Args>&...>;
+
+/// What submit(fn, args...) returns a Future of.
+template <class Fn, class... Args>
+struct ThreadTaskResult {
+    using type = std::invoke_result_t<std::decay_t<Fn>&, std::decay_t<Args>&...>;
+};
+template <class Fn, class... Args>
+    requires kTakesStopToken<Fn, Args...>
+struct ThreadTaskResult<Fn, Args...> {
+    using type = std::invoke_result_t<std::decay_t<Fn>&, std::stop_token, std::decay_t<Args>&...>;
+};
+
 /// min(32, usable cores + 4): Python's default.
 std::size_t default_thread_pool_workers();
 /// "ThreadPoolExecutor-<k>", k counting pools in this process.
@@ -96,12 +119,36 @@ public:
     }
 
     /// Schedules `fn(args...)` and returns its Future. Arguments are copied or
-    /// moved into the task. Throws RuntimeError after shutdown(),
-    /// BrokenThreadPool once an initializer failed.
+    /// moved into the task. A callable whose first parameter is a
+    /// std::stop_token (and that cannot be called without one) is called as
+    /// `fn(token, args...)`; stop(future) and shutdown({.cancel_futures =
+    /// true}) request a stop on that token (tandem; threads cannot be
+    /// killed). Throws RuntimeError after shutdown(), BrokenThreadPool once
+    /// an initializer failed.
     template <class Fn, class... Args>
-    auto submit(Fn&& fn, Args&&... args) -> Future<std::invoke_result_t<std::decay_t<Fn>&, std::decay_t<Args>&...>> {
+    auto submit(Fn&& fn, Args&&... args) -> Future<typename detail::ThreadTaskResult<Fn, Args...>::type> {
         if (!scheduler_) throw RuntimeError("cannot schedule new futures after shutdown");  // moved from
-        return submit_to(*scheduler_, std::forward<Fn>(fn), std::forward<Args>(args)...);
+        if constexpr (detail::kTakesStopToken<Fn, Args...>) {
+            return submit_stoppable(std::forward<Fn>(fn), std::forward<Args>(args)...);
+        } else {
+            return submit_to(*scheduler_, std::forward<Fn>(fn), std::forward<Args>(args)...);
+        }
+    }
+
+    /// Asks a task to stop (tandem; Python's cancel() cannot stop a running
+    /// task): a task not started yet is cancelled, as cancel() does; a
+    /// running task that took a std::stop_token sees stop_requested() become
+    /// true (it decides when to return or throw). Returns true if the future
+    /// was cancelled or this call requested the stop; false for a finished
+    /// future, a running task without a stop token, or a repeated request.
+    ///
+    ///     auto scan = pool.submit([](std::stop_token stop) { while (!stop.stop_requested()) step(); });
+    ///     pool.stop(scan);
+    template <class R>
+    bool stop(const Future<R>& future) {
+        if (future.state() == nullptr) return false;
+        if (future.state()->cancel()) return true;
+        return stops_ && stops_->request_stop(future.state());
     }
 
     /// Python's Executor.map: `fn(x)` for each x of `inputs`, results in input
@@ -142,6 +189,9 @@ public:
     /// runs; `wait` blocks until it has and the threads have exited. Calling
     /// it again is harmless.
     void shutdown(ShutdownOptions options = {}) {
+        // Running stop-token tasks are asked first: a waiting shutdown would
+        // otherwise wait for them.
+        if (options.cancel_futures && stops_) stops_->request_stop_all();
         if (scheduler_) scheduler_->shutdown(options.wait, options.cancel_futures);
     }
     /// shutdown(wait, cancel_futures), positionally (both bool).
@@ -168,11 +218,40 @@ private:
         auto call = [fn = std::forward<Fn>(fn), ... args = std::forward<Args>(args)]() mutable -> Result {
             return std::invoke(fn, args...);
         };
-        auto* task = detail::Task<decltype(call), Result>::make(std::move(call));
+        return queue_call<Result>(scheduler, std::move(call), [](detail::FutureStateBase*) {},
+                                  [](detail::FutureStateBase*) noexcept {});
+    }
+
+    template <class Fn, class... Args>
+    auto submit_stoppable(Fn&& fn, Args&&... args) -> Future<typename detail::ThreadTaskResult<Fn, Args...>::type> {
+        using Result = typename detail::ThreadTaskResult<Fn, Args...>::type;
+        std::stop_source source;
+        auto call = [fn = std::forward<Fn>(fn), token = source.get_token(),
+                     ... args = std::forward<Args>(args)]() mutable -> Result { return std::invoke(fn, token, args...); };
+        // Registered before the task is queued, so stop() finds it the moment
+        // submit() returns; the future's done-callback removes it.
+        auto future = queue_call<Result>(
+            *scheduler_, std::move(call),
+            [&](detail::FutureStateBase* state) { stops_->add(state, std::move(source)); },
+            [this](detail::FutureStateBase* state) noexcept { stops_->remove(state); });
+        future.add_done_callback([registry = std::weak_ptr(stops_), state = future.state()] {
+            if (const auto alive = registry.lock()) alive->remove(state);
+        });
+        return future;
+    }
+
+    // One allocation: the task is the future's state. `prepare` runs before
+    // the task is queued, `undo` if queueing fails.
+    template <class Result, class Call, class Prepare, class Undo>
+    static Future<Result> queue_call(detail::ThreadPoolScheduler& scheduler, Call call, Prepare&& prepare,
+                                     Undo&& undo) {
+        auto* task = detail::Task<Call, Result>::make(std::move(call));
         Future<Result> future(detail::StatePtr<detail::FutureState<Result>>::adopt(task));
         try {
+            prepare(future.state());
             scheduler.submit(task);
         } catch (...) {
+            undo(future.state());
             task->release();  // the queue's reference, never taken
             throw;
         }
@@ -181,6 +260,8 @@ private:
 
     // Shared only with lazy map() results, which hold it weakly.
     std::shared_ptr<detail::ThreadPoolScheduler> scheduler_;
+    // Shared with the done-callbacks of stop-token tasks, which hold it weakly.
+    std::shared_ptr<detail::StopRegistry> stops_ = std::make_shared<detail::StopRegistry>();
 };
 
 static_assert(Executor<ThreadPoolExecutor>);

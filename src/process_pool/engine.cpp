@@ -24,6 +24,7 @@
 #include "tandem/detail/os/shared_region.hpp"             // each worker's region
 #include "tandem/detail/os/system_error.hpp"              // throw_errno
 #include "tandem/detail/process_pool/caller_collector.hpp"  // a submitter collects while it waits
+#include "tandem/detail/process_pool/crash_report.hpp"    // read_crash_stack: a dead worker's stack
 #include "tandem/detail/process_pool/reply_reader.hpp"    // ReplyReader: replies, checked
 #include "tandem/detail/process_pool/spill.hpp"           // write_message, ProtocolError
 #include "tandem/detail/process_pool/task_ring.hpp"       // WorkerArea, RingWriter
@@ -52,6 +53,9 @@ constexpr std::chrono::microseconds kSpinBudget{50};
 // Workers that die before finishing start-up (not by SIGKILL) in a row
 // before the pool counts as broken.
 constexpr int kCrashLoopLimit = 3;
+// How often the collector looks whether a worker started a task that was
+// stopped while it waited in the worker's ring.
+constexpr std::chrono::milliseconds kStoppedPoll{1};
 
 // How long a caller waiting in result() collects before it sleeps on its
 // future (and the collector thread takes over).
@@ -73,13 +77,15 @@ std::string describe_exit(pid_t pid, int exitcode) {
     return text;
 }
 
-// `protocol_error`: why the collector killed the worker, if it did.
-std::exception_ptr crashed(pid_t pid, int exitcode, const std::string& protocol_error) {
+// `protocol_error`: why the collector killed the worker, if it did; `stack`
+// and `last_stderr`: what its crash record and its stderr said.
+std::exception_ptr crashed(pid_t pid, int exitcode, const std::string& protocol_error, const std::string& stack,
+                           const std::string& last_stderr) {
     const int signal_number = exitcode < 0 ? -exitcode : 0;
     const int status = exitcode < 0 ? 0 : exitcode;
     std::string text = describe_exit(pid, exitcode) + " while running the task";
     if (!protocol_error.empty()) text += " (the pool killed it: " + protocol_error + ")";
-    return std::make_exception_ptr(WorkerCrashed(pid, signal_number, status, text));
+    return std::make_exception_ptr(WorkerCrashed(pid, signal_number, status, text, stack, last_stderr));
 }
 
 // The initializer's failure a worker wrote into its area: copied once, and
@@ -125,6 +131,9 @@ struct PoolEngine::Task {
     bool marked_running = false;
     bool written = false;  // in its worker's request ring
     bool timed_out = false;
+    // stop() completed its future with CancelledError: no reply is delivered
+    // to it, and it never runs again; its worker is killed once it runs it.
+    bool stopped = false;
 };
 
 struct PoolEngine::WorkerSlot {
@@ -138,6 +147,7 @@ struct PoolEngine::WorkerSlot {
     std::optional<multiprocessing::Process> process;
     int pidfd = -1;  // the Process's; listed (private_fds.hpp) while it lives
     pid_t pid = 0;
+    std::uint64_t relay_id = 0;  // its stdout and stderr in relay_
     PrivateFd socket;    // the parent's end of the control socket, non-blocking
     PrivateFd event_fd;  // written by the worker when it finds the collector asleep
     SpillWriter request_spills;  // large calls to this worker
@@ -152,6 +162,7 @@ struct PoolEngine::WorkerSlot {
     bool retiring = false;  // to stop after max_tasks_per_child
     bool stop_sent = false;
     bool killed_for_timeout = false;
+    bool killed_for_stop = false;
     // Why the collector killed it for breaking the protocol (empty: it did
     // not), and the task that fails for it.
     std::string protocol_error;
@@ -193,7 +204,8 @@ private:
 
 }  // namespace
 
-PoolEngine::PoolEngine(EngineOptions options) : options_(std::move(options)) {
+PoolEngine::PoolEngine(EngineOptions options)
+    : options_(std::move(options)), relay_(options_.prefix_worker_output) {
     // Resolved once, now: the default refuses to fork a process with several
     // threads, and the collector thread is about to exist.
     if (!options_.start_method) options_.start_method = detail::resolve_default_start_method();
@@ -237,6 +249,16 @@ void PoolEngine::start_worker(WorkerSlot& worker) {
     PrivateFd socket;
     PrivateFd event_fd;
     std::optional<multiprocessing::Process> process;
+    std::uint64_t relay_id = 0;
+    // Until the worker started: the pipes of one that did not are closed.
+    struct CloseOutput {
+        OutputRelay& relay;
+        const std::uint64_t& id;
+        bool armed = true;
+        ~CloseOutput() {
+            if (armed && id != 0) relay.close(id);
+        }
+    } close_output{relay_, relay_id};
     {
         // What the worker is given is made, and it is forked, while no other
         // worker can be (private_fds.hpp).
@@ -252,8 +274,19 @@ void PoolEngine::start_worker(WorkerSlot& worker) {
         const int flags = ::fcntl(socket.get(), F_GETFL);
         if (flags < 0 || ::fcntl(socket.get(), F_SETFL, flags | O_NONBLOCK) != 0) throw_errno("process pool: fcntl");
         UniqueFd events = make_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "process pool: eventfd");
-        WorkerChannel channel{region->fd(),          region->size(),          events.get(), child_end.get(),
-                              options_.initializer, initializer_fd_numbers_, nullptr};
+        auto output = relay_.open();
+        relay_id = output.first;
+        WorkerChannel channel{region->fd(),
+                              region->size(),
+                              events.get(),
+                              child_end.get(),
+                              output.second.out.get(),
+                              output.second.err.get(),
+                              options_.max_memory_per_child,
+                              options_.memory_limit_per_child,
+                              options_.initializer,
+                              initializer_fd_numbers_,
+                              nullptr};
         process.emplace(multiprocessing::ProcessOptions{.daemon = true, .start_method = options_.start_method},
                         &worker_main, std::move(channel));
         process->start();
@@ -263,6 +296,8 @@ void PoolEngine::start_worker(WorkerSlot& worker) {
         list_fd(process->sentinel());
         region->close_fd();
     }
+    close_output.armed = false;
+    relay_.set_name(relay_id, process->name());
     const int pidfd = process->sentinel();
     epoll_event event{};
     event.events = EPOLLIN;
@@ -274,6 +309,7 @@ void PoolEngine::start_worker(WorkerSlot& worker) {
         ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, pidfd, nullptr);
         process->kill();
         process->join();
+        relay_.close(relay_id);
         {
             const auto held = hold_worker_starts();
             unlist_fd(pidfd);
@@ -289,6 +325,7 @@ void PoolEngine::start_worker(WorkerSlot& worker) {
     worker.pid = *process->pid();
     worker.process = std::move(process);
     worker.pidfd = pidfd;
+    worker.relay_id = relay_id;
     worker.socket = std::move(socket);
     worker.event_fd = std::move(event_fd);
     worker.request_spills.reset();
@@ -299,6 +336,7 @@ void PoolEngine::start_worker(WorkerSlot& worker) {
     worker.stop_sent = false;
     worker.killed.store(false, std::memory_order_relaxed);
     worker.killed_for_timeout = false;
+    worker.killed_for_stop = false;
     worker.protocol_error.clear();
     worker.blamed_task = 0;
     worker.last_delivered = 0;
@@ -481,6 +519,70 @@ std::vector<std::unique_ptr<PoolEngine::Task>> PoolEngine::take_cancellable_lock
     for (auto& task : queue_) taken.push_back(std::move(task));
     queue_.clear();
     return taken;
+}
+
+// --- stopping a running task ------------------------------------------------------------------
+
+bool PoolEngine::stop(FutureStateBase& future) {
+    std::vector<std::unique_ptr<Task>> queued;
+    {
+        std::lock_guard lock(mutex_);
+        for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+            if ((*it)->future.get() != &future) continue;
+            queued.push_back(std::move(*it));
+            queue_.erase(it);
+            break;
+        }
+        if (queued.empty()) {
+            Task* found = nullptr;
+            WorkerSlot* owner = nullptr;
+            for (auto& worker : workers_) {
+                for (auto& task : worker->in_flight) {
+                    if (task->future.get() == &future) {
+                        found = task.get();
+                        owner = worker.get();
+                    }
+                }
+            }
+            if (found == nullptr || found->stopped) return false;
+            found->stopped = true;
+            // Running now: its worker goes at once. Still waiting in the
+            // worker's ring (it cannot be taken back): the collector kills the
+            // worker when it starts it (stop_started_locked).
+            const std::uint64_t current = owner->area->current_task.load(std::memory_order_seq_cst);
+            if (owner->alive && current == found->id) {
+                owner->killed_for_stop = true;
+                kill_worker_locked(*owner);
+            } else {
+                wake_collector();
+            }
+        }
+    }
+    if (!queued.empty()) {
+        cancel_all(queued);
+        return true;
+    }
+    // Only here: the collector delivers no reply to a stopped task.
+    return future.try_set_exception(std::make_exception_ptr(
+        CancelledError("the task was stopped while it ran; its worker was killed and replaced")));
+}
+
+bool PoolEngine::stop_started_locked(WorkerSlot& worker, std::uint64_t current, Clock::time_point now,
+                                     std::optional<Clock::time_point>& earliest) {
+    bool waiting = false;
+    for (auto& task : worker.in_flight) {
+        if (!task->stopped) continue;
+        if (task->id == current) {
+            worker.killed_for_stop = true;
+            kill_worker_locked(worker);
+            return true;
+        }
+        waiting = true;
+    }
+    // A stopped task still waits in the ring: look again soon, since its
+    // worker starts it without telling the collector.
+    if (waiting && (!earliest || now + kStoppedPoll < *earliest)) earliest = now + kStoppedPoll;
+    return false;
 }
 
 // --- shutting down ---------------------------------------------------------------------------
@@ -767,7 +869,9 @@ bool PoolEngine::drain_replies(WorkerSlot& worker) {
             return any;
         }
         worker.last_delivered = reply->task_id;
-        if (reply->error) {
+        if (task->stopped) {
+            // stop() completed its future already.
+        } else if (reply->error) {
             task->future->try_set_exception(reply->error);
         } else {
             try {
@@ -797,6 +901,7 @@ std::optional<std::chrono::steady_clock::time_point> PoolEngine::check_timeouts(
                                worker->oldest_in_flight());
             continue;
         }
+        if (stop_started_locked(*worker, current, now, earliest)) continue;
         for (auto& task : worker->in_flight) {
             if (!task->timeout) continue;
             const auto timeout = std::chrono::duration_cast<Clock::duration>(*task->timeout);
@@ -832,6 +937,9 @@ void PoolEngine::handle_death(WorkerSlot& worker) {
     worker.process->join();
     const int exitcode = worker.process->exitcode().value_or(-SIGKILL);
     const pid_t pid = worker.pid;
+    // Read before the lock: symbolizing a crash takes milliseconds.
+    const std::string last_stderr = relay_.close(worker.relay_id);
+    const std::string stack = read_crash_stack(worker.area->crash);
 
     Failures failed;
     bool replace = false;
@@ -854,7 +962,9 @@ void PoolEngine::handle_death(WorkerSlot& worker) {
         auto tasks = std::move(worker.in_flight);
         worker.in_flight.clear();
         for (auto it = tasks.rbegin(); it != tasks.rend(); ++it) {
-            if (terminate_signal_ != 0) {
+            if ((*it)->stopped) {
+                continue;  // its future is complete (CancelledError): dropped
+            } else if (terminate_signal_ != 0) {
                 failed.emplace_back(std::move(*it), std::make_exception_ptr(BrokenProcessPool(
                                                         "the pool's workers were terminated")));
             } else if ((*it)->timed_out) {
@@ -868,15 +978,17 @@ void PoolEngine::handle_death(WorkerSlot& worker) {
             }
         }
         if (running) {
-            if (worker.killed_for_timeout) {
-                // Another task of this worker overran its timeout; this one
-                // started just before the kill landed and is not to blame.
+            if (worker.killed_for_timeout || worker.killed_for_stop) {
+                // Another task of this worker overran its timeout or was
+                // stopped; this one started just before the kill landed and
+                // is not to blame.
                 queue_.push_front(std::move(running));
             } else if (running->retries_left > 0) {
                 --running->retries_left;
                 queue_.push_front(std::move(running));
             } else {
-                failed.emplace_back(std::move(running), crashed(pid, exitcode, worker.protocol_error));
+                failed.emplace_back(std::move(running),
+                                    crashed(pid, exitcode, worker.protocol_error, stack, last_stderr));
             }
         }
         // What the worker says of its start-up counts only until the
@@ -938,6 +1050,7 @@ void PoolEngine::finish_workers() {
     for (auto& worker : workers_) {
         if (!worker->process) continue;
         worker->process->join();
+        relay_.close(worker->relay_id);
         ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, worker->pidfd, nullptr);
         ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, worker->event_fd.get(), nullptr);
         const Collecting collecting(*this, collect_mutex_);

@@ -39,6 +39,11 @@ ProcessPoolExecutor::ProcessPoolExecutor(ProcessPoolOptions options) {
     }
     engine.max_tasks_per_child = options.max_tasks_per_child;
     engine.max_retries = options.max_retries;
+    if (options.max_memory_per_child == 0u) throw ValueError("max_memory_per_child must be greater than 0");
+    if (options.memory_limit_per_child == 0u) throw ValueError("memory_limit_per_child must be greater than 0");
+    engine.max_memory_per_child = options.max_memory_per_child.value_or(0);
+    engine.memory_limit_per_child = options.memory_limit_per_child.value_or(0);
+    engine.prefix_worker_output = options.prefix_worker_output;
     engine_ = std::make_shared<detail::process_pool::PoolEngine>(std::move(engine));
 }
 

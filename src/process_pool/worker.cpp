@@ -2,20 +2,26 @@
 // tandem/detail/process_pool/worker.hpp.
 #include "tandem/detail/process_pool/worker.hpp"
 
-#include <unistd.h>      // write
+#include <stdio_ext.h>   // __fpurge: a forked worker drops its parent's buffered output
+#include <unistd.h>      // write, dup2
 
 #include <atomic>        // the area's flags
 #include <chrono>        // task start times
 #include <csignal>       // signal(SIGINT, SIG_IGN)
+#include <cstdio>        // std::setvbuf: line-buffered output
 #include <cstring>       // std::strncpy
 #include <exception>     // std::current_exception
+#include <optional>      // the resident set size, read only with max_memory_per_child
 #include <span>          // message views
 #include <string>        // failure descriptions
 #include <utility>       // std::move
 #include <vector>        // descriptors
 
-#include "tandem/detail/launch/launcher.hpp"         // describe_exception, exit_child
-#include "tandem/detail/os/futex.hpp"                // spin_until, cpu_relax, futex_wait
+#include "tandem/detail/launch/launcher.hpp"             // describe_exception, exit_child
+#include "tandem/detail/os/futex.hpp"                   // spin_until, cpu_relax, futex_wait
+#include "tandem/detail/os/throw_site.hpp"              // enable_throw_capture: remote tracebacks
+#include "tandem/detail/process_pool/crash_report.hpp"  // install_crash_handler
+#include "tandem/detail/process_pool/memory_limits.hpp" // limit_data_growth, ResidentSetSize, name_memory_limit
 #include "tandem/detail/os/shared_region.hpp"        // SharedRegion: the worker's area
 #include "tandem/detail/process_pool/spill.hpp"      // write_message, read_message
 #include "tandem/detail/process_pool/task_ring.hpp"  // WorkerArea, RingReader, RingWriter
@@ -45,12 +51,28 @@ SharedRegion map_area(const WorkerChannel& channel) {
 class Worker {
 public:
     explicit Worker(const WorkerChannel& channel)
-        : region_(map_area(channel)),
+        : max_memory_(channel.max_memory),
+          memory_limit_(channel.memory_limit),
+          region_(map_area(channel)),
           area_(reinterpret_cast<WorkerArea*>(region_.data())),
           requests_(area_->requests),
           replies_(area_->replies),
           event_fd_(channel.event_fd),
           socket_fd_(channel.socket_fd) {}
+
+    /// From now on a fatal signal leaves this worker's stack in its area,
+    /// and a task's exception brings the stack that threw it.
+    void record_failures() noexcept {
+        install_crash_handler(area_->crash);
+        enable_throw_capture();
+    }
+
+    /// Applies the hard limit and opens what max_memory_per_child reads.
+    /// Throws std::system_error.
+    void bound_memory() {
+        if (memory_limit_ != 0) limit_data_growth(memory_limit_);
+        if (max_memory_ != 0) rss_.emplace();
+    }
 
     /// Runs the initializer; false (with the slot saying why) if it threw.
     bool initialize(const WorkerChannel& channel) {
@@ -89,9 +111,13 @@ public:
             area_->started_ns.store(now_ns(), std::memory_order_relaxed);
             area_->current_task.store(header.task_id, std::memory_order_seq_cst);
             CallOutcome outcome = run(header, slot);
+            // Past its hard limit the worker's heap may be fragmented at the
+            // bound: it is replaced after this reply.
+            const bool out_of_memory = name_memory_limit(outcome, memory_limit_);
             requests_.consume();
             reply(header.task_id, outcome);
             area_->current_task.store(0, std::memory_order_release);
+            if (out_of_memory || (rss_ && rss_->bytes() > max_memory_)) return;
         }
     }
 
@@ -148,6 +174,9 @@ private:
         }
     }
 
+    const std::size_t max_memory_;
+    const std::size_t memory_limit_;
+    std::optional<ResidentSetSize> rss_;
     SharedRegion region_;
     WorkerArea* area_;
     RingReader requests_;
@@ -161,11 +190,22 @@ private:
 }  // namespace
 
 void worker_main(WorkerChannel channel) {
+    // Its output goes through the parent's relay, a line at a time; stdio
+    // flushes each line as a terminal would have it. What a forked worker's
+    // stdout buffer holds is the parent's, not to be written twice.
+    if (channel.stdout_fd >= 0 && channel.stderr_fd >= 0) {
+        ::__fpurge(stdout);
+        ::dup2(channel.stdout_fd, STDOUT_FILENO);
+        ::dup2(channel.stderr_fd, STDERR_FILENO);
+        std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    }
     // Ctrl-C at a terminal signals the whole foreground process group; a
     // worker must not die half-way through a task because of it. The parent
     // decides (its pool shuts down or it dies, and PDEATHSIG follows).
     ::signal(SIGINT, SIG_IGN);
     Worker worker(channel);
+    worker.record_failures();
+    worker.bound_memory();
     if (!worker.initialize(channel)) exit_child(kInitializerFailedStatus);
     worker.serve();
 }

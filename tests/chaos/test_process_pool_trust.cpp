@@ -18,6 +18,7 @@
 #include <cstdint>    // forged ids
 #include <cstdio>     // std::snprintf
 #include <cstdlib>    // std::_Exit
+#include <csignal>    // raise(SIGKILL) after forging a crash record
 #include <cstring>    // std::memcpy, std::memset
 #include <set>        // distinct worker pids
 #include <string>     // messages
@@ -36,6 +37,7 @@ using namespace std::chrono_literals;
 using tandem::Future;
 using tandem::ProcessPoolExecutor;
 using tandem::detail::process_pool::Carrier;
+using tandem::detail::process_pool::CrashRecord;
 using tandem::detail::process_pool::WorkerArea;
 using tandem::detail::process_pool::WorkerPhase;
 using tandem::multiprocessing::Event;
@@ -352,6 +354,51 @@ TEST_P(TrustTest, AWorkerRewritingItsRingWhileTheCallerCollectsFailsOnlyItsTask)
     for (int i = 0; i < 300; ++i) ASSERT_EQ(pool.submit(square, i).result(20s), i * i);
     EXPECT_THROW(attacker.result(20s), tandem::WorkerCrashed);
     EXPECT_EQ(pool.submit(square, 6).result(20s), 36);
+}
+
+namespace {
+// Fills its crash record with what a hostile task would: counts, indices and offsets far
+// out of range, a signal that does not exist, paths without their NUL, then dies.
+int forge_a_crash_record(int) {
+    WorkerArea* area = tandem_test::own_area();
+    if (area == nullptr) return -1;
+    auto& data = area->crash.data;
+    data.signal_number = 999999;
+    data.frame_count = ~std::uint32_t{0};
+    data.module_count = ~std::uint32_t{0};
+    for (std::size_t i = 0; i < CrashRecord::kFrames; ++i) {
+        data.frames[i].module = static_cast<std::uint32_t>(i % 3);
+        data.frames[i].offset = ~std::uint64_t{0} - i;  // past the end of any module
+    }
+    std::memset(data.modules, 'A', sizeof data.modules);
+    data.modules[1][0] = '\0';  // "": the program itself, at a wild offset
+    area->crash.complete.store(1, std::memory_order_release);
+    std::raise(SIGKILL);
+    return 0;
+}
+}  // namespace
+
+// tandem (issue 13): a crash record is read only after the death, copied once and bounded:
+// a forged one gives its own WorkerCrashed a short, harmless stack (offsets outside a module
+// are printed, never looked up), and the pool goes on.
+TEST_P(TrustTest, AForgedCrashRecordIsBoundedAndOnlyLookedUp) {
+    ProcessPoolExecutor pool(options(1));
+    warm_up(pool, 1);
+    try {
+        pool.submit(forge_a_crash_record, 0).result(20s);
+        ADD_FAILURE() << "the task returned";
+    } catch (const tandem::WorkerCrashed& crash) {
+        const std::string& stack = crash.stack();
+        std::size_t lines = 0;
+        for (std::size_t start = 0, end; (end = stack.find('\n', start)) != std::string::npos; start = end + 1) {
+            ++lines;
+            EXPECT_LT(end - start, CrashRecord::kPathBytes + 64) << "a path read past its buffer";
+        }
+        EXPECT_LE(lines, CrashRecord::kFrames + 1) << stack;
+        EXPECT_NE(stack.find("SIG?"), std::string::npos) << stack;
+        EXPECT_NE(stack.find("the program+0xffffffffffff"), std::string::npos) << stack;
+    }
+    EXPECT_EQ(pool.submit(square, 6).result(20s), 36) << "the pool goes on";
 }
 
 INSTANTIATE_TEST_SUITE_P(StartMethods, TrustTest,

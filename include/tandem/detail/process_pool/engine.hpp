@@ -67,6 +67,7 @@
 #include "tandem/detail/future/future_state.hpp"        // FutureStateBase, StatePtr
 #include "tandem/detail/os/futex.hpp"                  // Deadline
 #include "tandem/detail/os/unique_fd.hpp"              // the initializer's descriptors
+#include "tandem/detail/process_pool/output_relay.hpp"  // OutputRelay: the workers' output
 #include "tandem/detail/process_pool/private_fds.hpp"  // PrivateFd: epoll, the wake-up eventfd
 #include "tandem/detail/wire/handoff.hpp"              // HandoffWriter: an encoded call
 #include "tandem/multiprocessing/process.hpp"          // the workers, StartMethod
@@ -87,6 +88,11 @@ struct EngineOptions {
     std::vector<UniqueFd> initializer_fds;
     std::optional<std::size_t> max_tasks_per_child;
     std::size_t max_retries = 0;
+    /// Workers' output lines start with "[<worker name>] ".
+    bool prefix_worker_output = false;
+    /// memory_limits.hpp; 0: none.
+    std::size_t max_memory_per_child = 0;
+    std::size_t memory_limit_per_child = 0;
 };
 
 /// Per-task options.
@@ -116,6 +122,14 @@ public:
     /// have and every worker has exited. Harmless to repeat.
     void shutdown(bool wait, bool cancel_futures);
 
+    /// Stops the task whose future is `future`: one still queued is
+    /// cancelled (Python's cancel()); one handed to a worker has that worker
+    /// killed once it runs the task (at once if it runs it now) and replaced,
+    /// and its future fails with CancelledError. Other tasks of that worker
+    /// run elsewhere. False if the future is not an unfinished task of this
+    /// pool (done already, or stopped before).
+    bool stop(FutureStateBase& future);
+
     /// Sends `signal_number` to every live worker after shutdown(false,
     /// true); tasks they were running fail with BrokenProcessPool. Waits for
     /// the workers and the collector.
@@ -144,6 +158,8 @@ private:
     void send_pending_locked(WorkerSlot& worker);
     bool send_task_locked(WorkerSlot& worker, Task& task);
     void send_stop_locked(WorkerSlot& worker);
+    bool stop_started_locked(WorkerSlot& worker, std::uint64_t current, std::chrono::steady_clock::time_point now,
+                             std::optional<std::chrono::steady_clock::time_point>& earliest);
     void kill_worker_locked(WorkerSlot& worker, const std::string& protocol_error = {}, std::uint64_t blamed = 0);
     void break_pool_locked(const std::string& reason, Failures& failed);
     bool finished_locked() const;
@@ -172,6 +188,7 @@ private:
     static void cancel_all(std::vector<std::unique_ptr<Task>>& tasks) noexcept;
 
     EngineOptions options_;
+    OutputRelay relay_;  // the workers' stdout and stderr, a line at a time
     std::vector<int> initializer_fd_numbers_;
     PrivateFd wake_fd_;  // wakes the collector from this process (shutdown, a task with a timeout)
     PrivateFd epoll_fd_;

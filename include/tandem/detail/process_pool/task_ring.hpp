@@ -48,6 +48,8 @@
 #include <cstdint>  // fixed-width fields shared between processes
 #include <cstring>  // std::memcpy: copying a slot header out of shared memory
 
+#include "tandem/detail/process_pool/crash_report.hpp"  // CrashRecord: a dying worker's stack
+
 namespace tandem::detail::process_pool {
 
 /// Bytes per ring slot, header included: a task of a few kilobytes of
@@ -210,6 +212,8 @@ struct WorkerArea {
     /// "TYPE: MESSAGE" of a failed initializer, NUL-terminated by the worker
     /// (the parent reads at most sizeof failure bytes).
     char failure[512]{};
+    /// Its stack if it died of a fatal signal (crash_report.hpp).
+    CrashRecord crash;
     Ring requests;
     Ring replies;
 };

@@ -10,12 +10,16 @@
 // for all three start methods. (What else a forked child would inherit from
 // the pool is kept from it: private_fds.hpp.)
 //
-// The loop: ignore SIGINT (a Ctrl-C at the terminal reaches the whole
+// The loop: make the output pipes its stdout and stderr (line-buffered), put
+// in its crash handler and throw-site recording (crash_report.hpp,
+// throw_site.hpp), ignore SIGINT (a Ctrl-C at the terminal reaches the whole
 // process group; the parent decides what happens to the pool), run the
 // initializer (on failure: record it in the area and exit with status 3),
 // mark the area ready, then take requests in order: write the task's id and
 // start time into the area, run the call (remote_call.hpp), publish the
-// reply, clear the id. A stop request ends the loop with status 0.
+// reply, clear the id. A stop request ends the loop with status 0, and so
+// does a task that leaves the worker over its memory bounds
+// (memory_limits.hpp).
 //
 //     multiprocessing::Process worker(options, &worker_main, channel);
 //     worker.start();
@@ -39,6 +43,14 @@ struct WorkerChannel {
     std::size_t region_size = 0;
     int event_fd = -1;
     int socket_fd = -1;
+    /// The write ends of the pipes that become its stdout and stderr
+    /// (output_relay.hpp).
+    int stdout_fd = -1;
+    int stderr_fd = -1;
+    /// Exit after a task when resident memory is above this (0: never), and
+    /// the most its private memory may grow (0: unbounded); memory_limits.hpp.
+    std::size_t max_memory = 0;
+    std::size_t memory_limit = 0;
     /// The initializer's encoded call; empty for none.
     std::vector<std::byte> initializer;
     std::vector<int> initializer_fds;
@@ -65,7 +77,11 @@ struct Handoff<process_pool::WorkerChannel> {
         out.write_fd(channel.region_fd);
         out.write_fd(channel.event_fd);
         out.write_fd(channel.socket_fd);
+        out.write_fd(channel.stdout_fd);
+        out.write_fd(channel.stderr_fd);
         out.write(channel.region_size);
+        out.write(channel.max_memory);
+        out.write(channel.memory_limit);
         out.write_bytes(channel.initializer);
         out.write(channel.initializer_fds.size());
         for (int fd : channel.initializer_fds) out.write_fd(fd);
@@ -81,7 +97,11 @@ struct Handoff<process_pool::WorkerChannel> {
         channel.region_fd = keep(in.take_fd());
         channel.event_fd = keep(in.take_fd());
         channel.socket_fd = keep(in.take_fd());
+        channel.stdout_fd = keep(in.take_fd());
+        channel.stderr_fd = keep(in.take_fd());
         channel.region_size = in.read<std::size_t>();
+        channel.max_memory = in.read<std::size_t>();
+        channel.memory_limit = in.read<std::size_t>();
         const auto initializer = in.read_bytes();
         channel.initializer.assign(initializer.begin(), initializer.end());
         const auto count = in.read<std::size_t>();
