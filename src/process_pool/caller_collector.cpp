@@ -2,9 +2,12 @@
 // tandem/detail/process_pool/caller_collector.hpp.
 #include "tandem/detail/process_pool/caller_collector.hpp"
 
-#include <memory>  // std::weak_ptr: the pool, held weakly
+#include <atomic>   // the wake-up word
+#include <cstdint>  // std::uint32_t
+#include <memory>   // std::weak_ptr: the pool, held weakly
 
-#include "tandem/detail/future/future_state.hpp"  // WaitHelper, current_wait_helper
+#include "tandem/detail/future/future_state.hpp"  // WaitHelper, HelpedWait, current_wait_helper
+#include "tandem/detail/os/futex.hpp"             // futex_wait, futex_wake, Clock
 
 namespace tandem::detail::process_pool {
 namespace {
@@ -25,24 +28,35 @@ public:
         attached_ = &engine;
     }
 
-    bool wait_helping(FutureStateBase& future, Deadline deadline) override {
+    bool help_until(HelpedWait& wait, Deadline deadline) override {
         if (const std::shared_ptr<PoolEngine> engine = engine_.lock()) {
-            if (engine->collect_while_waiting(future, deadline)) return true;
+            if (engine->collect_while_waiting(wait, deadline)) return true;
         }
-        // Nothing more to collect soon: wait as any thread does (the
-        // collector thread completes the future), with this helper out of
-        // the way for that one wait.
-        struct Reinstall {
-            CallerCollector* self;
-            ~Reinstall() { current_wait_helper() = self; }
-        } reinstall{this};
-        current_wait_helper() = nullptr;
-        return future.wait(deadline);
+        // Nothing more to collect soon: sleep as any waiting thread does
+        // (the collector thread completes the future) until the wait wakes
+        // this helper or the deadline passes.
+        for (;;) {
+            if (wait.ready()) return true;
+            if (deadline && Clock::now() >= *deadline) return false;
+            woken_.store(0, std::memory_order_seq_cst);
+            if (wait.arm(*this)) {
+                while (woken_.load(std::memory_order_acquire) == 0) {
+                    if (!futex_wait(woken_, 0, deadline)) break;
+                }
+            }
+            wait.disarm();
+        }
+    }
+
+    void wake() noexcept override {
+        woken_.store(1, std::memory_order_release);
+        futex_wake(woken_, 1);
     }
 
 private:
     std::weak_ptr<PoolEngine> engine_;
     const PoolEngine* attached_ = nullptr;
+    std::atomic<std::uint32_t> woken_{0};  // set by wake(); the futex this thread sleeps on
 };
 
 thread_local CallerCollector caller_collector;

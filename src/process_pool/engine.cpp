@@ -788,12 +788,12 @@ void PoolEngine::collect() {
     }
 }
 
-bool PoolEngine::collect_while_waiting(FutureStateBase& future, Deadline deadline) {
-    if (collecting_here == this) return future.done();  // a done-callback of ours: no second lock
+bool PoolEngine::collect_while_waiting(HelpedWait& wait, Deadline deadline) {
+    if (collecting_here == this) return wait.ready();  // a done-callback of ours: no second lock
     bool helping = false;
     bool done = false;
     const auto collect_or_check = [&]() -> bool {
-        if (future.done()) return true;
+        if (wait.ready()) return true;
         if (!collect_mutex_.try_lock()) return false;
         const Collecting collecting(*this, collect_mutex_, std::adopt_lock);
         if (!helping) {
@@ -813,7 +813,7 @@ bool PoolEngine::collect_while_waiting(FutureStateBase& future, Deadline deadlin
             }
             fail_all(failed);
         }
-        return future.done();
+        return wait.ready();
     };
     const auto budget = deadline ? std::min<Clock::duration>(kCallerSpinBudget, *deadline - Clock::now())
                                  : Clock::duration(kCallerSpinBudget);
@@ -822,7 +822,7 @@ bool PoolEngine::collect_while_waiting(FutureStateBase& future, Deadline deadlin
         const Collecting collecting(*this, collect_mutex_);
         stop_helping_locked();
     }
-    return done || future.done();
+    return done || wait.ready();
 }
 
 void PoolEngine::stop_helping_locked() {

@@ -9,8 +9,8 @@
 // WaitHelper (future_state.hpp), the pool's collect_while_waiting(): while it
 // waits for any future it collects that pool's replies (its own and other
 // callers'), through the same checked reader as the collector thread
-// (engine.hpp), for about 50 µs; then it sleeps on its future as any thread
-// does, and the collector thread takes over.
+// (engine.hpp), for about 50 µs; then it sleeps until the future (or wait()'s
+// condition) wakes it, and the collector thread takes over.
 //
 // A thread that already has a helper (a ThreadPoolExecutor worker, which
 // runs its pool's tasks while it waits) keeps it. The last pool a thread

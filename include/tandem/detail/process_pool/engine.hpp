@@ -64,7 +64,7 @@
 #include <utility>      // std::pair
 #include <vector>       // workers, descriptors
 
-#include "tandem/detail/future/future_state.hpp"        // FutureStateBase, StatePtr
+#include "tandem/detail/future/future_state.hpp"        // FutureStateBase, StatePtr, HelpedWait
 #include "tandem/detail/os/futex.hpp"                  // Deadline
 #include "tandem/detail/os/unique_fd.hpp"              // the initializer's descriptors
 #include "tandem/detail/process_pool/output_relay.hpp"  // OutputRelay: the workers' output
@@ -140,12 +140,12 @@ public:
     /// The pids of the live workers (for monitoring and tests).
     std::vector<pid_t> worker_pids() const;
 
-    /// Collects replies (this caller's and others') until `future` is done,
-    /// `deadline` passes or about 50 µs of finding nothing go by; returns
-    /// whether `future` is done. A thread that is already collecting for this
+    /// Collects replies (this caller's and others') until `wait` is ready
+    /// (a future done, a wait() condition met), `deadline` passes or about
+    /// 50 µs of finding nothing go by; returns whether `wait` is ready. A thread that is already collecting for this
     /// pool (a done-callback waiting) returns at once. Done-callbacks of the
     /// futures completed run on the calling thread. Used by caller_collector.hpp.
-    bool collect_while_waiting(FutureStateBase& future, Deadline deadline);
+    bool collect_while_waiting(HelpedWait& wait, Deadline deadline);
 
 private:
     struct Task;
