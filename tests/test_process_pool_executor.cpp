@@ -729,13 +729,16 @@ TEST_P(ProcessPoolTest, StopKillsOnlyThatTasksWorker) {
     ASSERT_TRUE(tandem_test::eventually([&] { return victim.running() && bystander.running(); }));
     const auto before = pool.worker_pids();
     ASSERT_EQ(before.size(), 2u);
+    // Handed to the victim's worker (the first of two equally busy ones), behind the victim.
+    auto behind = pool.submit(square, 9);
     EXPECT_FALSE(victim.cancel());  // Python's meaning kept: a running future cannot be cancelled
     EXPECT_TRUE(pool.stop(victim));
+    // It never started, so it runs again on the worker that replaced the victim's. Waited for
+    // before anything else: under GCC 12's ASan a fork while another thread allocates can
+    // leave the child stuck on the allocator's lock.
+    EXPECT_EQ(behind.result(20s), 81);
     EXPECT_THROW(victim.result(20s), tandem::CancelledError);
     EXPECT_FALSE(pool.stop(victim));  // already stopped
-    // The bystander's worker is busy: this runs on the worker that replaced the victim's.
-    // (Waited for, not polled: under ASan a fork while this thread allocates can hang the child.)
-    EXPECT_EQ(pool.submit(square, 9).result(20s), 81);
     release.set();
     const int bystander_pid = bystander.result(20s);
     ASSERT_NE(std::find(before.begin(), before.end(), bystander_pid), before.end());
