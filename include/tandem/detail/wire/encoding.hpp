@@ -129,10 +129,14 @@ inline void append_bytes(std::vector<std::byte>& out, const void* data, std::siz
     // -Wstringop-overflow for insert() of a range into an empty vector.
     if (size == 0) return;
     const auto* first = static_cast<const std::byte*>(data);
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wstringop-overflow"
+#endif
     out.insert(out.end(), first, first + size);
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 }
 
 /// Bounds-checked reading from a received payload.
