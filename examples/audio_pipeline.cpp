@@ -4,12 +4,12 @@
 //
 //     example_audio_pipeline [blocks]       (default 375, one second)
 #include <algorithm>  // std::max
-#include <array>    // a block of samples
-#include <chrono>   // the audio clock
-#include <cmath>    // std::sin
-#include <cstdio>   // std::printf
-#include <cstdlib>  // std::atoi
-#include <thread>   // sleep_until
+#include <array>      // a block of samples
+#include <chrono>     // the audio clock
+#include <cmath>      // std::sin
+#include <cstdio>     // std::printf
+#include <cstdlib>    // std::atoi
+#include <thread>     // sleep_until
 
 #include "tandem/threading.hpp"  // Thread, Queue, Empty, ShutDown
 

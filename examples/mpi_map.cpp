@@ -6,9 +6,9 @@
 //
 // Every rank starts main(); mpi::init() keeps ranks 1 and 2 serving tasks
 // while rank 0 runs the rest of main, and releases them when it returns.
-#include <cmath>    // std::sqrt
-#include <cstdio>   // printf
-#include <ranges>   // std::views::iota
+#include <cmath>      // std::sqrt
+#include <cstdio>     // printf
+#include <ranges>     // std::views::iota
 #include <stdexcept>  // std::domain_error
 
 #include <mpi.h>  // MPI_Comm_rank: which rank ran a task

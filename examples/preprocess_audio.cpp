@@ -2,13 +2,13 @@
 // analysed on a process pool, one file per task (libsndfile reads, FFTW finds the loudest pitch).
 //
 //     example_preprocess_audio [files]      (default 8)
-#include <fftw3.h>    // fftw_plan_dft_r2c_1d
-#include <sndfile.h>  // sf_open, sf_writef_double, sf_readf_double
-#include <stdlib.h>   // mkdtemp
 #include <cmath>       // std::sin, std::norm
 #include <complex>     // FFTW's output as std::complex
 #include <cstdio>      // std::printf
+#include <fftw3.h>     // fftw_plan_dft_r2c_1d
 #include <filesystem>  // the folder
+#include <sndfile.h>   // sf_open, sf_writef_double, sf_readf_double
+#include <stdlib.h>    // mkdtemp
 #include <vector>      // samples, paths
 
 #include "tandem/init.hpp"                   // tandem::init

@@ -9,15 +9,15 @@
 //   3. A task that hangs is stopped by its per-task timeout.
 //   4. multiprocessing::Pool over spawned workers: apply_async with a
 //      callback, and imap over an input read lazily.
-#include <chrono>   // timings, the per-task timeout
-#include <csignal>  // std::raise(SIGSEGV)
-#include <cstdio>   // std::printf
-#include <ranges>   // std::views::iota
+#include <chrono>    // timings, the per-task timeout
+#include <csignal>   // std::raise(SIGSEGV)
+#include <cstdio>    // std::printf
+#include <ranges>    // std::views::iota
 #include <unistd.h>  // pause
 
-#include "tandem/errors.hpp"                // WorkerCrashed, TimeoutError
-#include "tandem/init.hpp"                  // tandem::init: spawn and forkserver re-execute this program
-#include "tandem/multiprocessing/pool.hpp"  // multiprocessing::Pool
+#include "tandem/errors.hpp"                 // WorkerCrashed, TimeoutError
+#include "tandem/init.hpp"                   // tandem::init: spawn and forkserver re-execute this program
+#include "tandem/multiprocessing/pool.hpp"   // multiprocessing::Pool
 #include "tandem/process_pool_executor.hpp"  // ProcessPoolExecutor
 
 using namespace std::chrono_literals;

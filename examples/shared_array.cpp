@@ -8,9 +8,9 @@
 #include <mutex>    // std::lock_guard on the Value's lock
 #include <vector>   // the processes
 
-#include "tandem/init.hpp"                         // tandem::init
-#include "tandem/multiprocessing/process.hpp"      // Process
-#include "tandem/multiprocessing/sharedctypes.hpp" // Array, Value
+#include "tandem/init.hpp"                          // tandem::init
+#include "tandem/multiprocessing/process.hpp"       // Process
+#include "tandem/multiprocessing/sharedctypes.hpp"  // Array, Value
 
 using tandem::multiprocessing::Array;
 using tandem::multiprocessing::Value;

@@ -7,13 +7,13 @@
 //   4. Recursive fork-join on a ONE-worker pool: each task waits on its
 //      children's futures, which deadlocks in Python and works here.
 //   5. threading::Thread, Event and Barrier coordinating a start signal.
-#include <chrono>    // timings and waits
-#include <cstdio>    // std::printf
-#include <deque>     // Threads are not movable: a deque builds them in place
-#include <numeric>   // std::iota
-#include <string>    // work items
-#include <thread>    // std::this_thread::sleep_for, the stand-in for slow I/O
-#include <vector>    // inputs and threads
+#include <chrono>   // timings and waits
+#include <cstdio>   // std::printf
+#include <deque>    // Threads are not movable: a deque builds them in place
+#include <numeric>  // std::iota
+#include <string>   // work items
+#include <thread>   // std::this_thread::sleep_for, the stand-in for slow I/O
+#include <vector>   // inputs and threads
 
 #include "tandem/thread_pool_executor.hpp"  // ThreadPoolExecutor, Future
 #include "tandem/threading.hpp"             // Thread, Queue, Event, Barrier

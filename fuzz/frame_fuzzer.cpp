@@ -36,8 +36,8 @@
 
 #include "tandem/detail/wire/encoding.hpp"  // decode<T>
 #include "tandem/detail/wire/frame.hpp"     // FrameDecoder, decode_frame
-#include "tandem/errors.hpp"           // FrameError
-#include "tandem/serialization.hpp"    // decode_exception
+#include "tandem/errors.hpp"                // FrameError
+#include "tandem/serialization.hpp"         // decode_exception
 
 namespace {
 

@@ -9,5 +9,8 @@ name=$1
 shift
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+# The test programs share a precompiled header; ccache caches what uses one
+# only when told that __DATE__/__TIME__ and the header's mtime do not matter.
+export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}
 cmake -S . -B "build/$name" -G Ninja "${launcher[@]}" "$@" >/dev/null
 cmake --build "build/$name" ${TANDEM_TARGET:+--target "$TANDEM_TARGET"}

@@ -16,7 +16,7 @@ configs=("$@")
 jobs=$(nproc)
 
 # Sanitizer builds use -O1 -g1: line tables are all a report needs, and at
-# -O2 -g the ASan+UBSan build alone took longer than the rest of CI together.
+# -O2 -g the ASan+UBSan build alone took half of CI's time.
 sanitizer=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG")
 # TSan runs the threading and pool tests: it leaves out the examples and the
 # test programs that start no thread of their own (wire format, shared memory).
@@ -44,15 +44,17 @@ for config in "${configs[@]}"; do
     *) echo "test.sh: unknown configuration '$config' (release, asan, tsan, fuzz, package)" >&2; status=1; continue ;;
   esac
   echo "=== $config: build ==="
+  started=$SECONDS
   if ! bash scripts/build.sh "$config" "${args[@]}" -DTANDEM_BUILD_BENCH=OFF; then
     echo "=== $config: BUILD FAILED ==="
     status=1
     continue
   fi
-  echo "=== $config: test ==="
+  echo "=== $config: test (built in $((SECONDS - started)) s) ==="
   # Passing tests are filtered from the log; failures, their output and the
   # summary are printed. The status is ctest's own, not grep's.
   ctest --test-dir "build/$config" --output-on-failure -j "$jobs" | grep -vE '^ +Start |Test +#[0-9]+: .* Passed'
   ((PIPESTATUS[0] == 0)) || { status=1; echo "=== $config: TESTS FAILED ==="; }
 done
+echo "=== test.sh: $(IFS=' '; echo "${configs[*]}") in $SECONDS s ==="
 exit $status

@@ -8,7 +8,7 @@
 #include "tandem/detail/wire/encoding.hpp"    // detail::encode, the bytes send() writes
 #include "tandem/detail/wire/fd_passing.hpp"  // send_with_fds / receive_with_fds, for the handoff test
 #include "tandem/detail/wire/frame.hpp"       // crc32c and the header layout, to forge frames
-#include "tandem/errors.hpp"             // EOFError, FrameError, ValueError, BufferTooShort
+#include "tandem/errors.hpp"                  // EOFError, FrameError, ValueError, BufferTooShort
 
 #include <gtest/gtest.h>  // TEST, EXPECT_*
 

@@ -3,18 +3,18 @@
 // (checked in a re-execution of this test program with init() skipped).
 #include <gtest/gtest.h>  // TEST, EXPECT_*
 
-#include <poll.h>        // bounded wait on the re-executed program
-#include <sys/syscall.h> // SYS_pidfd_open (glibc 2.36 cannot link pidfd_open from C++)
-#include <sys/wait.h>    // waitpid
-#include <unistd.h>      // fork, execve
+#include <poll.h>         // bounded wait on the re-executed program
+#include <sys/syscall.h>  // SYS_pidfd_open (glibc 2.36 cannot link pidfd_open from C++)
+#include <sys/wait.h>     // waitpid
+#include <unistd.h>       // fork, execve
 
-#include <atomic>    // the extra thread's stop flag
-#include <cstdlib>   // std::getenv, std::exit
-#include <string>    // messages
-#include <thread>    // a second thread for the default-method rule
-#include <vector>    // arguments and environment
+#include <atomic>   // the extra thread's stop flag
+#include <cstdlib>  // std::getenv, std::exit
+#include <string>   // messages
+#include <thread>   // a second thread for the default-method rule
+#include <vector>   // arguments and environment
 
-#include "tandem/detail/os/unique_fd.hpp"         // detail::UniqueFd
+#include "tandem/detail/os/unique_fd.hpp"      // detail::UniqueFd
 #include "tandem/errors.hpp"                   // ValueError, RuntimeError, ProcessError
 #include "tandem/init.hpp"                     // tandem::initialized
 #include "tandem/multiprocessing/context.hpp"  // get_context, set_start_method, ...

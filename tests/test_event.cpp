@@ -4,14 +4,14 @@
 
 #include <gtest/gtest.h>  // TEST, EXPECT_*
 
-#include <atomic>     // results shared with helper threads
-#include <chrono>     // timeouts and elapsed times
-#include <fstream>    // /proc/self/task/TID/stat
-#include <string>     // parsing the stat line
+#include <atomic>       // results shared with helper threads
+#include <chrono>       // timeouts and elapsed times
+#include <fstream>      // /proc/self/task/TID/stat
+#include <string>       // parsing the stat line
 #include <sys/types.h>  // pid_t
-#include <thread>     // helper threads
-#include <unistd.h>   // gettid
-#include <vector>     // groups of threads
+#include <thread>       // helper threads
+#include <unistd.h>     // gettid
+#include <vector>       // groups of threads
 
 using namespace std::chrono_literals;
 using tandem::threading::Event;

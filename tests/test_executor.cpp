@@ -8,13 +8,13 @@
 
 #include <gtest/gtest.h>  // TYPED_TEST, EXPECT_*
 
-#include <atomic>     // counting the inputs read
-#include <chrono>     // bounded waits
-#include <cstddef>    // std::size_t
-#include <memory>     // pools made per kind
-#include <ranges>     // inputs
-#include <string>     // kind names, messages
-#include <vector>     // futures, results
+#include <atomic>   // counting the inputs read
+#include <chrono>   // bounded waits
+#include <cstddef>  // std::size_t
+#include <memory>   // pools made per kind
+#include <ranges>   // inputs
+#include <string>   // kind names, messages
+#include <vector>   // futures, results
 
 #include "support/gate.hpp"                        // eventually
 #include "tandem/errors.hpp"                       // RuntimeError, ValueError

@@ -9,7 +9,7 @@
 // The parent observes the effects through its own handles.
 #include "tandem/detail/wire/handoff.hpp"
 
-#include "tandem/detail/wire/fd_passing.hpp"              // send_with_fds / receive_with_fds
+#include "tandem/detail/wire/fd_passing.hpp"         // send_with_fds / receive_with_fds
 #include "tandem/errors.hpp"                         // FrameError, ValueError
 #include "tandem/multiprocessing/connection.hpp"     // Pipe, Connection, Handoff<Connection>
 #include "tandem/multiprocessing/queues.hpp"         // Queue, JoinableQueue, SimpleQueue and their handoffs

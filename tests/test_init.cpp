@@ -20,9 +20,9 @@
 #include <string>      // outputs, markers
 #include <vector>      // arguments
 
-#include "support/child_process.hpp"          // fork_child, join_child, run_program
+#include "support/child_process.hpp"              // fork_child, join_child, run_program
 #include "tandem/detail/launch/parent_check.hpp"  // launching_parent_problem, kRefusedWorkerStatus
-#include "tandem/detail/os/unique_fd.hpp"     // UniqueFd
+#include "tandem/detail/os/unique_fd.hpp"         // UniqueFd
 
 namespace {
 

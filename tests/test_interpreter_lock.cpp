@@ -12,8 +12,8 @@
 #include <chrono>     // switch intervals, latencies
 #include <thread>     // the competing threads
 
-#include "support/gate.hpp"    // eventually
-#include "tandem/errors.hpp"          // RuntimeError, ValueError
+#include "support/gate.hpp"   // eventually
+#include "tandem/errors.hpp"  // RuntimeError, ValueError
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;

@@ -4,12 +4,12 @@
 
 #include <gtest/gtest.h>  // TEST, TYPED_TEST, EXPECT_*
 
-#include <atomic>   // counters shared with helper threads
-#include <chrono>   // timeouts and elapsed times
-#include <mutex>    // std::lock_guard, std::unique_lock, std::scoped_lock over our locks
-#include <string>   // exception messages
-#include <thread>   // helper threads
-#include <vector>   // groups of threads
+#include <atomic>  // counters shared with helper threads
+#include <chrono>  // timeouts and elapsed times
+#include <mutex>   // std::lock_guard, std::unique_lock, std::scoped_lock over our locks
+#include <string>  // exception messages
+#include <thread>  // helper threads
+#include <vector>  // groups of threads
 
 #include "support/gate.hpp"   // eventually
 #include "tandem/errors.hpp"  // RuntimeError, ValueError

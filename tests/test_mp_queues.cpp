@@ -9,7 +9,7 @@
 #include "support/gate.hpp"                   // eventually
 #include "tandem/detail/wire/fd_passing.hpp"  // send_with_fds / receive_with_fds, for the handoff test
 #include "tandem/detail/wire/frame.hpp"       // crc32c, to forge a header
-#include "tandem/errors.hpp"             // Empty, Full, ValueError, FrameError, RuntimeError
+#include "tandem/errors.hpp"                  // Empty, Full, ValueError, FrameError, RuntimeError
 
 #include <gtest/gtest.h>  // TEST, EXPECT_*
 

@@ -12,21 +12,21 @@
 
 #include "support/child_process.hpp"  // fork_child, join_child, open_fd_count
 
-#include <atomic>       // std::atomic_ref on shared counters
-#include <cerrno>       // errno
-#include <chrono>       // timeouts
-#include <csignal>      // SIGKILL
-#include <cstring>      // std::strerror
-#include <fstream>      // /proc/PID/syscall
-#include <mutex>        // std::lock_guard, std::unique_lock
-#include <poll.h>       // poll, for the pipe signal
-#include <sched.h>      // sched_yield
-#include <string>       // /proc paths
+#include <atomic>         // std::atomic_ref on shared counters
+#include <cerrno>         // errno
+#include <chrono>         // timeouts
+#include <csignal>        // SIGKILL
+#include <cstring>        // std::strerror
+#include <fstream>        // /proc/PID/syscall
+#include <mutex>          // std::lock_guard, std::unique_lock
+#include <poll.h>         // poll, for the pipe signal
+#include <sched.h>        // sched_yield
+#include <string>         // /proc paths
 #include <sys/syscall.h>  // SYS_futex
-#include <sys/wait.h>   // waitpid
-#include <thread>       // std::thread, sleep_for
-#include <unistd.h>     // fork, _exit, pipe
-#include <vector>       // children
+#include <sys/wait.h>     // waitpid
+#include <thread>         // std::thread, sleep_for
+#include <unistd.h>       // fork, _exit, pipe
+#include <vector>         // children
 
 using namespace std::chrono_literals;
 namespace mp = tandem::multiprocessing;

@@ -12,27 +12,27 @@
 #include <sys/wait.h>  // waitid(WNOHANG | WNOWAIT): no zombie is left
 #include <unistd.h>    // getpid in workers
 
-#include <algorithm>   // std::sort, std::max
-#include <atomic>      // counters shared with tasks
-#include <chrono>      // timeouts
-#include <csignal>     // raise(SIGKILL) in a worker
-#include <cstddef>     // std::size_t
-#include <exception>   // std::exception_ptr, std::rethrow_exception
-#include <fstream>     // reading /proc/self/maps
-#include <memory>      // std::unique_ptr results, the gate opener
-#include <numeric>     // std::iota
-#include <optional>    // iterators that outlive their pool
-#include <ranges>      // counting inputs
-#include <set>         // thread ids
-#include <stdexcept>   // std::out_of_range, std::runtime_error thrown by tasks
-#include <string>      // messages
-#include <thread>      // std::this_thread::get_id, yield
-#include <tuple>       // starmap inputs
-#include <vector>      // inputs and results
+#include <algorithm>  // std::sort, std::max
+#include <atomic>     // counters shared with tasks
+#include <chrono>     // timeouts
+#include <csignal>    // raise(SIGKILL) in a worker
+#include <cstddef>    // std::size_t
+#include <exception>  // std::exception_ptr, std::rethrow_exception
+#include <fstream>    // reading /proc/self/maps
+#include <memory>     // std::unique_ptr results, the gate opener
+#include <numeric>    // std::iota
+#include <optional>   // iterators that outlive their pool
+#include <ranges>     // counting inputs
+#include <set>        // thread ids
+#include <stdexcept>  // std::out_of_range, std::runtime_error thrown by tasks
+#include <string>     // messages
+#include <thread>     // std::this_thread::get_id, yield
+#include <tuple>      // starmap inputs
+#include <vector>     // inputs and results
 
+#include "support/gate.hpp"                        // Gate, eventually
 #include "tandem/multiprocessing/synchronize.hpp"  // Event: holds a worker's task until the test releases it
 #include "tandem/wait.hpp"                         // tandem::wait over AsyncResult futures
-#include "support/gate.hpp"  // Gate, eventually
 
 using namespace std::chrono_literals;
 using tandem::multiprocessing::AsyncCallbacks;
@@ -528,7 +528,7 @@ struct ReadAhead {
 };
 }  // namespace
 
-// tandem (issue 4): imap over 100 million inputs reads a bounded window ahead: at
+// tandem: imap over 100 million inputs reads a bounded window ahead: at
 // most (buffersize + 1) chunks beyond what was consumed (Python reads it all).
 TEST(ThreadPool, ImapReadAheadIsBounded) {
     ThreadPool pool(4);
@@ -985,7 +985,7 @@ TEST(Pool, DestructorDrains) {
     for (int i = 0; i < 40; ++i) EXPECT_EQ(results[static_cast<std::size_t>(i)].get(0ms), i * i);
 }
 
-// tandem (issue 4): Pool.imap reads its input only a bounded window ahead.
+// tandem: Pool.imap reads its input only a bounded window ahead.
 TEST(Pool, ImapReadAheadIsBounded) {
     Pool pool(2);
     ReadAhead counter;

@@ -29,12 +29,12 @@
 #include <thread>     // other threads while processes start
 #include <vector>     // arguments, process lists
 
-#include "tandem/detail/launch/launcher.hpp"            // ChildSetup
-#include "tandem/detail/launch/reexec.hpp"              // exec_worker
-#include "tandem/detail/os/pidfd.hpp"                   // open_pidfd
-#include "tandem/detail/wire/encoding.hpp"              // detail::encode for a hand-made start message
-#include "tandem/detail/wire/fd_passing.hpp"            // send_with_fds / receive_with_fds to a spawned child
-#include "tandem/detail/os/unique_fd.hpp"             // detail::UniqueFd
+#include "tandem/detail/launch/launcher.hpp"       // ChildSetup
+#include "tandem/detail/launch/reexec.hpp"         // exec_worker
+#include "tandem/detail/os/pidfd.hpp"              // open_pidfd
+#include "tandem/detail/os/unique_fd.hpp"          // detail::UniqueFd
+#include "tandem/detail/wire/encoding.hpp"         // detail::encode for a hand-made start message
+#include "tandem/detail/wire/fd_passing.hpp"       // send_with_fds / receive_with_fds to a spawned child
 #include "tandem/errors.hpp"                       // RuntimeError, ValueError, ProcessError
 #include "tandem/multiprocessing/connection.hpp"   // Pipe, Connection: handed-off arguments
 #include "tandem/multiprocessing/process.hpp"      // Process, ForkProcess, current_process, ...

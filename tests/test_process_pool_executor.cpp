@@ -26,17 +26,17 @@
 #include <utility>    // std::pair results
 #include <vector>     // results, large payloads
 
-#include "support/child_process.hpp"         // open_fd_count
-#include "support/gate.hpp"                  // eventually
-#include "support/hostile_task.hpp"          // mappings_named: where a span argument lies
-#include "tandem/detail/process_pool/task_ring.hpp"    // WorkerArea: a task scribbling over its ring
-#include "tandem/detail/process_pool/worker.hpp"  // kCorruptRingStatus
-#include "tandem/errors.hpp"                 // WorkerCrashed, BrokenProcessPool, TimeoutError
-#include "tandem/multiprocessing/synchronize.hpp"  // Event: holds a worker
-#include "tandem/process_pool_executor.hpp"  // ProcessPoolExecutor
-#include "tandem/serialization.hpp"      // remote_traceback
-#include "tandem/thread_pool_executor.hpp"   // mixing futures of both executors
-#include "tandem/wait.hpp"                   // wait, as_completed
+#include "support/child_process.hpp"                 // open_fd_count
+#include "support/gate.hpp"                          // eventually
+#include "support/hostile_task.hpp"                  // mappings_named: where a span argument lies
+#include "tandem/detail/process_pool/task_ring.hpp"  // WorkerArea: a task scribbling over its ring
+#include "tandem/detail/process_pool/worker.hpp"     // kCorruptRingStatus
+#include "tandem/errors.hpp"                         // WorkerCrashed, BrokenProcessPool, TimeoutError
+#include "tandem/multiprocessing/synchronize.hpp"    // Event: holds a worker
+#include "tandem/process_pool_executor.hpp"          // ProcessPoolExecutor
+#include "tandem/serialization.hpp"                  // remote_traceback
+#include "tandem/thread_pool_executor.hpp"           // mixing futures of both executors
+#include "tandem/wait.hpp"                           // wait, as_completed
 
 namespace {
 
@@ -174,7 +174,7 @@ protected:
     }
 };
 
-// tandem (issue 12): a caller waiting in result() reads its own reply from the worker's ring
+// tandem: a caller waiting in result() reads its own reply from the worker's ring
 // and completes its future itself (so the future's done-callbacks run on the caller's thread,
 // inside result()), instead of waiting for the collector thread to hand it over. Python's
 // waiter sleeps until the executor's manager thread completes the future.
@@ -199,7 +199,7 @@ TEST_P(ProcessPoolTest, ACallerWaitingInResultCollectsItsOwnReply) {
     EXPECT_EQ(collected_here, 3);
 }
 
-// tandem (issue 12): while it waits for its own future, a caller collects every reply that
+// tandem: while it waits for its own future, a caller collects every reply that
 // arrives, other futures' too: here another task's, completed on the caller's thread while it
 // waits in result() for a task that ends later.
 TEST_P(ProcessPoolTest, ACallerCollectsOtherFuturesRepliesWhileItWaits) {
@@ -226,7 +226,7 @@ TEST_P(ProcessPoolTest, ACallerCollectsOtherFuturesRepliesWhileItWaits) {
     EXPECT_TRUE(collected_other);
 }
 
-// tandem (issue 12): a worker that dies while the caller is collecting replies (the caller
+// tandem: a worker that dies while the caller is collecting replies (the caller
 // keeps reading the rings with round trips on the other worker meanwhile) fails only its own
 // task, with WorkerCrashed; the caller's round trips all complete, and the pool goes on.
 TEST_P(ProcessPoolTest, AWorkerDyingWhileTheCallerCollectsFailsOnlyItsTask) {
@@ -245,7 +245,7 @@ TEST_P(ProcessPoolTest, AWorkerDyingWhileTheCallerCollectsFailsOnlyItsTask) {
     EXPECT_EQ(pool.submit(square, 12).result(20s), 144);
 }
 
-// tandem (issue 12): several threads submit and wait at once, each collecting while it waits
+// tandem: several threads submit and wait at once, each collecting while it waits
 // (one at a time holds the collecting role; the others find it taken and keep checking their
 // own futures): every thread gets its own results.
 TEST_P(ProcessPoolTest, ThreadsThatSubmitAndWaitConcurrentlyAllGetTheirResults) {
@@ -263,7 +263,7 @@ TEST_P(ProcessPoolTest, ThreadsThatSubmitAndWaitConcurrentlyAllGetTheirResults) 
     EXPECT_EQ(wrong.load(), 0);
 }
 
-// tandem (issue 12): a task that takes std::span<const T> reads its argument where it arrived,
+// tandem: a task that takes std::span<const T> reads its argument where it arrived,
 // in the pool's shared memory (a ring slot for a small one, a spill buffer for a large one),
 // without a copy into the worker's own memory; the caller passes any contiguous range of T.
 TEST_P(ProcessPoolTest, ASpanArgumentIsReadInPlaceInSharedMemory) {
@@ -280,7 +280,7 @@ TEST_P(ProcessPoolTest, ASpanArgumentIsReadInPlaceInSharedMemory) {
     EXPECT_EQ(pool.submit(sum_and_where, std::span<const int>(fixed)).result(20s).first, 6);
 }
 
-// tandem (issue 12): a span whose elements arrive misaligned for their type (after a one-byte
+// tandem: a span whose elements arrive misaligned for their type (after a one-byte
 // argument) is copied into aligned memory first: the task still sees the right values.
 TEST_P(ProcessPoolTest, AMisalignedSpanArgumentIsCopiedFirst) {
     ProcessPoolExecutor pool(options(1));
@@ -290,7 +290,7 @@ TEST_P(ProcessPoolTest, AMisalignedSpanArgumentIsCopiedFirst) {
     EXPECT_EQ(shared, 0);
 }
 
-// tandem (issue 12): a task that crashes while its span argument lies in shared memory fails
+// tandem: a task that crashes while its span argument lies in shared memory fails
 // alone with WorkerCrashed; the replacement worker gets its own buffers, and spans (small and
 // large) go on working, as do the tasks queued behind the crash.
 TEST_P(ProcessPoolTest, ASpanTaskThatCrashesFailsOnlyItself) {
@@ -588,7 +588,7 @@ TEST_P(ProcessPoolTest, ScribbledRingFailsOnlyThatTask) {
     EXPECT_EQ(pool.submit(square, 6).result(20s), 36);
 }
 
-// tandem (issue 4): load balancing. While one worker is held by a long task, the others take
+// tandem: load balancing. While one worker is held by a long task, the others take
 // the rest of the work; at most one task (the one handed ahead to the held worker) waits behind it.
 TEST_P(ProcessPoolTest, WorkGoesToTheFreeWorker) {
     ProcessPoolExecutor pool(options());
@@ -610,7 +610,7 @@ TEST_P(ProcessPoolTest, WorkGoesToTheFreeWorker) {
     EXPECT_GE(on_other_worker, 19);
 }
 
-// tandem (issue 4): a pool works from a parent whose other threads hold a lock and keep malloc busy
+// tandem: a pool works from a parent whose other threads hold a lock and keep malloc busy
 // (fork happens on tandem's launcher thread; the child never needs what those threads hold).
 TEST_P(ProcessPoolTest, WorksWhileOtherThreadsRun) {
     std::mutex held;

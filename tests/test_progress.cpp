@@ -15,9 +15,9 @@
 #include <thread>  // concurrent updates
 #include <vector>  // threads
 
-#include "tandem/multiprocessing/pool.hpp"   // ThreadPool.imap under a bar
-#include "tandem/thread_pool_executor.hpp"   // futures and map() under a bar
-#include "tandem/wait.hpp"                   // as_completed under a bar
+#include "tandem/multiprocessing/pool.hpp"  // ThreadPool.imap under a bar
+#include "tandem/thread_pool_executor.hpp"  // futures and map() under a bar
+#include "tandem/wait.hpp"                  // as_completed under a bar
 
 using tandem::ProgressBar;
 using tandem::ProgressOptions;

@@ -6,22 +6,22 @@
 
 #include <gtest/gtest.h>  // TEST, TYPED_TEST, EXPECT_*
 
-#include <algorithm>   // std::sort, std::shuffle, std::count
-#include <atomic>      // failure switches shared with worker threads
-#include <chrono>      // timeouts and elapsed-time checks
-#include <cmath>       // NAN
-#include <cstdlib>     // std::abs
-#include <cstdint>     // std::uint64_t checksums
-#include <functional>  // std::function for operations under test
-#include <future>      // std::async: a bounded wait on a blocked thread
-#include <memory>      // std::unique_ptr items
-#include <random>      // a seeded shuffle
-#include <stdexcept>   // std::runtime_error for the failing types
-#include <string>      // items and outcome names
-#include <thread>      // producers and consumers
-#include <type_traits> // std::is_same_v on the typed-test kind
-#include <utility>     // std::pair, std::move
-#include <vector>      // results
+#include <algorithm>    // std::sort, std::shuffle, std::count
+#include <atomic>       // failure switches shared with worker threads
+#include <chrono>       // timeouts and elapsed-time checks
+#include <cmath>        // NAN
+#include <cstdint>      // std::uint64_t checksums
+#include <cstdlib>      // std::abs
+#include <functional>   // std::function for operations under test
+#include <future>       // std::async: a bounded wait on a blocked thread
+#include <memory>       // std::unique_ptr items
+#include <random>       // a seeded shuffle
+#include <stdexcept>    // std::runtime_error for the failing types
+#include <string>       // items and outcome names
+#include <thread>       // producers and consumers
+#include <type_traits>  // std::is_same_v on the typed-test kind
+#include <utility>      // std::pair, std::move
+#include <vector>       // results
 
 using namespace std::chrono_literals;
 using tandem::threading::LifoQueue;

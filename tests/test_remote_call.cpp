@@ -24,30 +24,30 @@
 #include <sys/wait.h>     // waitpid
 #include <unistd.h>       // fork, execve, pipe2, read, write
 
-#include <atomic>     // the void call's side effect
-#include <cerrno>     // errno
-#include <chrono>     // steady_clock, a libstdc++ function
-#include <cstdint>    // std::uintptr_t, crafted ids
-#include <cstdlib>    // std::getenv, std::_Exit
-#include <cstring>    // std::memcpy
+#include <atomic>      // the void call's side effect
+#include <cerrno>      // errno
+#include <chrono>      // steady_clock, a libstdc++ function
+#include <cstdint>     // std::uintptr_t, crafted ids
+#include <cstdlib>     // std::getenv, std::_Exit
+#include <cstring>     // std::memcpy
 #include <functional>  // std::function (not remote-callable)
-#include <map>        // a cereal container argument
-#include <memory>     // unique_ptr, shared_ptr through cereal
-#include <span>       // byte views
-#include <stdexcept>  // the standard exception types
-#include <string>     // strings
-#include <thread>     // concurrent calls
-#include <tuple>      // tuple results
-#include <utility>    // std::pair, std::move
-#include <vector>     // vectors, messages
+#include <map>         // a cereal container argument
+#include <memory>      // unique_ptr, shared_ptr through cereal
+#include <span>        // byte views
+#include <stdexcept>   // the standard exception types
+#include <string>      // strings
+#include <thread>      // concurrent calls
+#include <tuple>       // tuple results
+#include <utility>     // std::pair, std::move
+#include <vector>      // vectors, messages
 
+#include "support/entry_plugin.hpp"           // EntryPluginApi: a library built with tandem
+#include "support/expect_error.hpp"           // expect_error
+#include "tandem/detail/os/unique_fd.hpp"     // UniqueFd
 #include "tandem/detail/wire/encoding.hpp"    // encode / decode of the test protocol
 #include "tandem/detail/wire/fd_passing.hpp"  // send_with_fds / receive_with_fds
-#include "tandem/detail/os/unique_fd.hpp"   // UniqueFd
-#include "support/entry_plugin.hpp"          // EntryPluginApi: a library built with tandem
-#include "support/expect_error.hpp"          // expect_error
-#include "tandem/errors.hpp"             // FrameError, ProcessError, RemoteError, ValueError
-#include "tandem/serialization.hpp"      // register_exception
+#include "tandem/errors.hpp"                  // FrameError, ProcessError, RemoteError, ValueError
+#include "tandem/serialization.hpp"           // register_exception
 
 extern char** environ;  // the child's environment is this one plus its socket
 
@@ -442,7 +442,7 @@ TEST(RemoteCall, ArgumentThatFailsToDecodeIsTheOutcome) {
     expect_error<std::invalid_argument>([&] { take_result<int>(outcome); }, "cannot load an Unloadable");
 }
 
-// tandem (issue 12): a std::span<const T> parameter is sent as the range it views (any
+// tandem: a std::span<const T> parameter is sent as the range it views (any
 // contiguous range of T converts) and read by the function in place, inside the message.
 TEST(RemoteCall, SpanParametersAreReadInPlaceInTheMessage) {
     const std::vector<double> values{1.5, 2.5, 3.0};

@@ -78,7 +78,7 @@ TEST_F(ReplyReaderTest, RepliesComeInOrder) {
     EXPECT_FALSE(reader_.waiting());
 }
 
-// tandem (issue 8): a reply for a task the worker was not running, or when it runs none, or of
+// tandem: a reply for a task the worker was not running, or when it runs none, or of
 // a kind that is not a reply, breaks the protocol.
 TEST_F(ReplyReaderTest, AReplyForAnotherTaskIsAProtocolError) {
     reply(7, MessageKind::result, bytes(4, 0));
@@ -90,7 +90,7 @@ TEST_F(ReplyReaderTest, AReplyForAnotherTaskIsAProtocolError) {
     EXPECT_THROW(next(8), ProtocolError);
 }
 
-// tandem (issue 8): the parent counts what it consumed in its own memory: a published count run
+// tandem: the parent counts what it consumed in its own memory: a published count run
 // ahead by more than the ring holds, gone backwards, or a consumed count moved by the worker, is
 // a ProtocolError, never a slot read out of turn.
 TEST_F(ReplyReaderTest, RingCountsWrittenOverAreAProtocolError) {
@@ -108,7 +108,7 @@ TEST_F(ReplyReaderTest, RingCountsWrittenOverAreAProtocolError) {
     EXPECT_THROW(next(2), ProtocolError);
 }
 
-// tandem (issue 8): a malformed message fails its own reply with FrameError; the next reply reads.
+// tandem: a malformed message fails its own reply with FrameError; the next reply reads.
 TEST_F(ReplyReaderTest, AMalformedMessageFailsOnlyItsReply) {
     SlotHeader* slot = worker_.slot();
     slot->task_id = 1;

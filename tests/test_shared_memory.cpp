@@ -8,7 +8,7 @@
 
 #include "support/gate.hpp"                    // eventually
 #include "tandem/detail/os/shared_region.hpp"  // detail::SharedRegion
-#include "tandem/errors.hpp"                // ValueError
+#include "tandem/errors.hpp"                   // ValueError
 
 #include <gtest/gtest.h>  // TEST, EXPECT_*
 
@@ -100,7 +100,7 @@ TEST(SharedRegion, AttachFromDescriptor) {
     EXPECT_EQ(again.fd(), -1);
 }
 
-// tandem internals (issue 8): a region's size is sealed, so a process that holds its descriptor
+// tandem internals: a region's size is sealed, so a process that holds its descriptor
 // cannot shrink it under another's mapping (a SIGBUS there); from_fd refuses memory that is not.
 TEST(SharedRegion, SealedAgainstResizing) {
     SharedRegion region(4096, "tandem:test");
@@ -129,7 +129,7 @@ TEST(SharedRegion, SealedAgainstResizing) {
     EXPECT_THROW(SharedRegion::from_fd(pipe_fds[0], 16), tandem::ValueError) << "not memory at all";
 }
 
-// tandem internals (issue 8): Inherit::no keeps a mapping from children made by fork()
+// tandem internals: Inherit::no keeps a mapping from children made by fork()
 // (MADV_DONTFORK); close_fd() drops the descriptor and keeps the mapping.
 TEST(SharedRegion, KeptFromForkedChildren) {
     SharedRegion kept(4096, "tandem:test", tandem::detail::Inherit::no);

@@ -9,17 +9,17 @@
 
 #include "support/child_process.hpp"  // fork_child, join_child, open_fd_count
 
-#include <cerrno>     // errno
-#include <chrono>     // the bound on a child's life
-#include <csignal>    // SIGKILL
-#include <cstring>    // std::strerror
-#include <mutex>      // std::lock_guard
-#include <numeric>    // std::accumulate
-#include <sched.h>    // sched_yield
-#include <sys/wait.h> // waitpid
-#include <thread>     // sleep_for while polling a child
-#include <unistd.h>   // fork, _exit
-#include <vector>     // children, source data
+#include <cerrno>      // errno
+#include <chrono>      // the bound on a child's life
+#include <csignal>     // SIGKILL
+#include <cstring>     // std::strerror
+#include <mutex>       // std::lock_guard
+#include <numeric>     // std::accumulate
+#include <sched.h>     // sched_yield
+#include <sys/wait.h>  // waitpid
+#include <thread>      // sleep_for while polling a child
+#include <unistd.h>    // fork, _exit
+#include <vector>      // children, source data
 
 using namespace std::chrono_literals;
 namespace mp = tandem::multiprocessing;

@@ -192,7 +192,7 @@ TEST_F(SpillTest, MalformedSlotsAreFrameErrors) {
     EXPECT_THROW(receive(), tandem::FrameError) << "a new buffer that never came";
 }
 
-// tandem (issue 8): whatever memfd a writer makes is sealed at its size before the reader gets
+// tandem: whatever memfd a writer makes is sealed at its size before the reader gets
 // it, so a peer holding it cannot shrink it under the other side's mapping.
 TEST_F(SpillTest, WhatAWriterSendsIsSealed) {
     send(pattern(kSlotPayload + 1, 5));  // a new spill buffer
@@ -210,7 +210,7 @@ TEST_F(SpillTest, WhatAWriterSendsIsSealed) {
     EXPECT_TRUE(tandem_test::fds_linked_to("memfd:tandem:pool-").empty()) << "the writer keeps no descriptor";
 }
 
-// tandem (issue 8): a memfd a peer made without seals is refused before it is mapped (it could
+// tandem: a memfd a peer made without seals is refused before it is mapped (it could
 // shrink under the mapping: a SIGBUS for the reader), and the socket stays in step.
 TEST_F(SpillTest, AnUnsealedMemfdIsAFrameError) {
     const UniqueFd forged = unsealed_memfd(4096);
@@ -245,7 +245,7 @@ TEST_F(SpillTest, AnUnsealedMemfdIsAFrameError) {
     EXPECT_TRUE(std::equal(message.bytes.begin(), message.bytes.end(), bytes.begin(), bytes.end()));
 }
 
-// tandem (issue 8): a reply brings no descriptors but its memfd; more are a FrameError, and none
+// tandem: a reply brings no descriptors but its memfd; more are a FrameError, and none
 // of them stays open in the reader.
 TEST_F(SpillTest, DescriptorsBeyondTheLimitAreRefused) {
     const int fds[] = {reader_socket_.get(), writer_socket_.get()};
@@ -255,7 +255,7 @@ TEST_F(SpillTest, DescriptorsBeyondTheLimitAreRefused) {
     EXPECT_EQ(tandem_test::fds_linked_to("socket:").size(), before);
 }
 
-// tandem (issue 8): half a message on a non-blocking socket (the parent's end of a control
+// tandem: half a message on a non-blocking socket (the parent's end of a control
 // socket) is a ProtocolError at once: the reader never waits for a peer to finish.
 TEST_F(SpillTest, HalfAMessageIsAProtocolErrorAtOnce) {
     ASSERT_EQ(::fcntl(reader_socket_.get(), F_SETFL, O_NONBLOCK), 0);

@@ -5,22 +5,22 @@
 
 #include <gtest/gtest.h>  // TEST, EXPECT_*, CaptureStderr
 
-#include <algorithm>     // std::find
-#include <atomic>        // results shared with threads
-#include <chrono>        // timeouts
-#include <functional>    // std::ref
-#include <memory>        // move-only arguments, shared flags
-#include <optional>      // idents
-#include <pthread.h>     // pthread_getname_np
-#include <stdexcept>     // exceptions thrown by targets
-#include <string>        // names and messages
-#include <sys/wait.h>    // waitpid in the fork test
-#include <thread>        // a thread tandem did not start
-#include <unistd.h>      // fork, getpid, gettid, _exit
-#include <vector>        // enumerate()
+#include <algorithm>   // std::find
+#include <atomic>      // results shared with threads
+#include <chrono>      // timeouts
+#include <functional>  // std::ref
+#include <memory>      // move-only arguments, shared flags
+#include <optional>    // idents
+#include <pthread.h>   // pthread_getname_np
+#include <stdexcept>   // exceptions thrown by targets
+#include <string>      // names and messages
+#include <sys/wait.h>  // waitpid in the fork test
+#include <thread>      // a thread tandem did not start
+#include <unistd.h>    // fork, getpid, gettid, _exit
+#include <vector>      // enumerate()
 
-#include "tandem/errors.hpp"            // RuntimeError, ValueError
-#include "tandem/threading/event.hpp"   // Event, to hold threads in place
+#include "tandem/errors.hpp"           // RuntimeError, ValueError
+#include "tandem/threading/event.hpp"  // Event, to hold threads in place
 
 using namespace std::chrono_literals;
 using tandem::threading::current_thread;

@@ -23,10 +23,10 @@
 #include <thread>
 #include <vector>
 
+#include "support/gate.hpp"                              // Gate, eventually
 #include "tandem/detail/thread_pool/task_allocator.hpp"  // live_task_caches: the workers' caches go with the last future
-#include "tandem/threading/thread.hpp"  // current_thread, enumerate: workers are Threads
+#include "tandem/threading/thread.hpp"                   // current_thread, enumerate: workers are Threads
 #include "tandem/wait.hpp"
-#include "support/gate.hpp"  // Gate, eventually
 
 using namespace std::chrono_literals;
 using tandem::Future;

@@ -4,10 +4,10 @@
 
 #include <gtest/gtest.h>  // TEST, EXPECT_*
 
-#include <atomic>   // flags set by timer functions
-#include <chrono>   // intervals and elapsed times
-#include <memory>   // move-only arguments, shared events
-#include <string>   // names and arguments
+#include <atomic>  // flags set by timer functions
+#include <chrono>  // intervals and elapsed times
+#include <memory>  // move-only arguments, shared events
+#include <string>  // names and arguments
 
 #include "tandem/threading/event.hpp"  // Event, to observe the function running
 

@@ -11,8 +11,8 @@
 #include <utility>  // std::move
 #include <vector>   // samples, futures, payloads
 
-#include "report.hpp"        // median, micros_since, Clock
-#include "tandem/wait.hpp"   // wait
+#include "report.hpp"       // median, micros_since, Clock
+#include "tandem/wait.hpp"  // wait
 
 namespace tandem_bench {
 

@@ -1,7 +1,7 @@
 // bench_pool — tandem's process pools side by side with Python's
 // (bench/pool/python_pools.py, run in the same invocation), with tandem's own
 // ThreadPoolExecutor (the price of isolation) and with the raw OS floors
-// (../common/os_floor.hpp), on the workloads of issue 4:
+// (../common/os_floor.hpp), on these workloads:
 //
 //   (a) Pool.map of 200,000 tiny tasks, chunked, tasks/s
 //   (b) 20,000 ProcessPoolExecutor.submit()s of tiny tasks, then wait, tasks/s
@@ -22,8 +22,8 @@
 
 #include <chrono>   // the idle second
 #include <cstddef>  // std::byte
-#include <cstdio>   // printf, reading /proc
 #include <cstdint>  // checksums
+#include <cstdio>   // printf, reading /proc
 #include <cstdlib>  // std::abort, std::atoi
 #include <cstring>  // std::strcmp, std::memcpy
 #include <map>      // Python's figures
@@ -33,13 +33,13 @@
 #include <thread>   // sleep_for: the idle second
 #include <vector>   // inputs, samples, payloads
 
-#include "executor_workloads.hpp"                   // round trips, submits, large payloads, maps
-#include "os_floor.hpp"                             // the raw floors
-#include "report.hpp"                               // median, rows, the Python peer
-#include "tandem/init.hpp"                          // tandem::init: spawn and forkserver
-#include "tandem/multiprocessing/pool.hpp"          // Pool
-#include "tandem/process_pool_executor.hpp"         // ProcessPoolExecutor
-#include "tandem/thread_pool_executor.hpp"          // ThreadPoolExecutor
+#include "executor_workloads.hpp"            // round trips, submits, large payloads, maps
+#include "os_floor.hpp"                      // the raw floors
+#include "report.hpp"                        // median, rows, the Python peer
+#include "tandem/init.hpp"                   // tandem::init: spawn and forkserver
+#include "tandem/multiprocessing/pool.hpp"   // Pool
+#include "tandem/process_pool_executor.hpp"  // ProcessPoolExecutor
+#include "tandem/thread_pool_executor.hpp"   // ThreadPoolExecutor
 
 namespace mp = tandem::multiprocessing;
 using namespace tandem_bench;  // median, row, lookup, Clock: bench/common

@@ -8,13 +8,13 @@
 //   SharedMemory copy bandwidth vs memcpy between private buffers
 //
 //     bench_process [--quick] [--no-python]
-#include <cstdio>     // printf
-#include <cstdlib>    // std::abort
-#include <cstring>    // std::strcmp, std::memcpy
-#include <map>        // Python's figures by name
-#include <optional>   // a figure without a floor
-#include <string>     // figure names
-#include <vector>     // samples
+#include <cstdio>    // printf
+#include <cstdlib>   // std::abort
+#include <cstring>   // std::strcmp, std::memcpy
+#include <map>       // Python's figures by name
+#include <optional>  // a figure without a floor
+#include <string>    // figure names
+#include <vector>    // samples
 
 #include "os_floor.hpp"                              // the raw floors
 #include "report.hpp"                                // median, rows, the Python peer

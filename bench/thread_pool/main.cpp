@@ -1,13 +1,13 @@
 // bench_thread_pool — tandem's ThreadPoolExecutor side by side with oneTBB,
 // boost::asio::thread_pool and a textbook mutex + condition_variable pool, in
-// one process, on the workloads of issue 2:
+// one process, on these workloads:
 //
 //   (a) empty tasks from one submitter    (b) ~1 us tasks, efficiency vs ideal
 //   (c) one-task round trip, median/p99   (d) chunked parallel map
 //   (e) CPU burned by an idle pool        (f) recursive fork-join (tandem, TBB)
 //   (g) empty tasks from 4 submitters
 //
-// and the classic fork-join workloads of issue 12 (fork_join.hpp), each
+// and the classic fork-join workloads (fork_join.hpp), each
 // parent task waiting for its children inside the pool (tandem, TBB):
 //
 //   (h) nqueens   (i) skynet, 10-way fan-out   (j) blocked matmul
@@ -18,8 +18,8 @@
 // Repetitions interleave the peers, starting with a different one each time,
 // with a short pause before each measurement so that one pool's spinning
 // workers do not eat into the next one's time.
-#include <fcntl.h>     // open() for /proc reads
-#include <unistd.h>    // read(), close()
+#include <fcntl.h>   // open() for /proc reads
+#include <unistd.h>  // read(), close()
 
 #include <algorithm>   // sort, rotate, nth_element
 #include <charconv>    // parsing numbers from /proc and the command line

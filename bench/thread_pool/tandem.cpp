@@ -2,10 +2,10 @@
 // would write them: keep the futures, call result() on each. Fork-join tasks
 // wait the same way, inside the pool (result() runs other tasks meanwhile);
 // children not yet submitted are empty futures.
-#include <array>    // a fork-join task's children
-#include <chrono>   // round-trip timing
-#include <ranges>   // map() input
-#include <vector>   // the futures of a batch
+#include <array>   // a fork-join task's children
+#include <chrono>  // round-trip timing
+#include <ranges>  // map() input
+#include <vector>  // the futures of a batch
 
 #include "peer.hpp"                         // the workloads
 #include "tandem/thread_pool_executor.hpp"  // the pool under test

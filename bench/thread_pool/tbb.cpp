@@ -10,9 +10,9 @@
 #include <oneapi/tbb/task_arena.h>      // the fixed thread count
 #include <oneapi/tbb/task_group.h>      // tasks and waiting
 
-#include <array>   // a fork-join task's children's results
-#include <chrono>  // round-trip timing
-#include <numeric> // summing the children's results
+#include <array>    // a fork-join task's children's results
+#include <chrono>   // round-trip timing
+#include <numeric>  // summing the children's results
 
 #include "peer.hpp"  // the workloads
 

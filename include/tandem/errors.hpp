@@ -14,13 +14,13 @@
 //     }
 #pragma once
 
-#include <cstddef>    // std::byte in BufferTooShort
-#include <memory>     // std::shared_ptr: BufferTooShort's message, copied without throwing
-#include <stdexcept>  // std::runtime_error, the base of tandem::Error
-#include <string>     // messages and remote type names
+#include <cstddef>      // std::byte in BufferTooShort
+#include <memory>       // std::shared_ptr: BufferTooShort's message, copied without throwing
+#include <stdexcept>    // std::runtime_error, the base of tandem::Error
+#include <string>       // messages and remote type names
 #include <sys/types.h>  // pid_t in WorkerCrashed
-#include <utility>    // std::move
-#include <vector>     // BufferTooShort's message
+#include <utility>      // std::move
+#include <vector>       // BufferTooShort's message
 
 namespace tandem {
 

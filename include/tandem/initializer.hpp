@@ -33,9 +33,9 @@
 #include <utility>      // std::forward, std::move
 #include <vector>       // the encoded call's bytes and descriptors
 
-#include "tandem/detail/os/unique_fd.hpp"        // UniqueFd: descriptors handed to each worker
-#include "tandem/detail/wire/handoff.hpp"        // HandoffWriter: the encoded call
-#include "tandem/detail/wire/remote_call.hpp"    // RemoteCallable, RemoteInvocable, encode_call
+#include "tandem/detail/os/unique_fd.hpp"      // UniqueFd: descriptors handed to each worker
+#include "tandem/detail/wire/handoff.hpp"      // HandoffWriter: the encoded call
+#include "tandem/detail/wire/remote_call.hpp"  // RemoteCallable, RemoteInvocable, encode_call
 
 namespace tandem {
 

@@ -92,7 +92,7 @@
 //   result()) reads the reply rings itself for about 50 µs before it sleeps,
 //   completing its own future and any other whose reply it finds, so a round
 //   trip needs no hand-off through the collector thread
-//   (detail/process_pool/caller_collector.hpp).
+//   (src/process_pool/caller_collector.hpp).
 //
 // Do not destroy the executor from one of its own done-callbacks.
 #pragma once
@@ -111,18 +111,17 @@
 #include <utility>      // std::forward, std::move
 #include <vector>       // chunks
 
-#include "tandem/detail/os/cpu_count.hpp"                 // process_cpu_count: the default pool size
-#include "tandem/detail/wire/encoding.hpp"                  // decode<R>
-#include "tandem/detail/future/map_results.hpp"               // MapResults, ChunkResult
+#include "tandem/detail/future/map_results.hpp"            // MapResults, ChunkResult
+#include "tandem/detail/os/cpu_count.hpp"                  // process_cpu_count: the default pool size
 #include "tandem/detail/process_pool/captured_output.hpp"  // run_captured, CapturedState, TaskOutput
-#include "tandem/detail/process_pool/engine.hpp"  // PoolEngine, Deliver, TaskOptions
-#include "tandem/detail/wire/remote_call.hpp"               // encode_call, RemoteCallable
-#include "tandem/errors.hpp"                           // ValueError, BrokenProcessPool, RuntimeError
-#include "tandem/executor.hpp"                         // MapOptions, ShutdownOptions, the Executor concept
-#include "tandem/future.hpp"                           // Future
-#include "tandem/initializer.hpp"                      // Initializer
-#include "tandem/multiprocessing/context.hpp"          // StartMethod, Context
-#include "tandem/serialization.hpp"                    // rethrow_remote
+#include "tandem/detail/process_pool/engine.hpp"           // PoolEngine, Deliver, TaskOptions
+#include "tandem/detail/wire/remote_call.hpp"              // encode_call, take_result, RemoteCallable
+#include "tandem/errors.hpp"                               // ValueError, BrokenProcessPool, RuntimeError
+#include "tandem/executor.hpp"                             // MapOptions, ShutdownOptions, the Executor concept
+#include "tandem/future.hpp"                               // Future
+#include "tandem/initializer.hpp"                          // Initializer
+#include "tandem/multiprocessing/context.hpp"              // StartMethod, Context
+#include "tandem/serialization.hpp"                        // encode_exception, decode_exception
 
 namespace tandem {
 
@@ -207,17 +206,16 @@ struct SubmitResult<F, true> {
     using type = std::decay_t<typename FunctionPointerTraits<remote_pointer_t<F>>::result>;
 };
 
-/// Completes a Future<R>'s state from a worker's reply.
+/// Completes a Future<R>'s state from a worker's reply (a Deliver).
 template <class R>
 void deliver(FutureStateBase& base, bool raised, std::span<const std::byte> payload) {
     auto& state = static_cast<FutureState<R>&>(base);
     try {
-        if (raised) rethrow_remote(payload);
         if constexpr (std::is_void_v<R>) {
-            if (!payload.empty()) throw FrameError("process pool: a void result carries bytes");
+            take_result<void>(raised, payload);
             state.try_set_result();
         } else {
-            state.try_set_result(decode<R>(payload));
+            state.try_set_result(take_result<R>(raised, payload));
         }
     } catch (...) {
         state.try_set_exception(std::current_exception());
@@ -400,8 +398,9 @@ private:
         detail::encode_call(call, fn, args...);
         auto future = Future<R>::create();
         future.state()->retain();
-        engine.submit(detail::StatePtr<detail::FutureStateBase>::adopt(future.state()), &detail::process_pool::deliver<R>,
-                      std::move(call), detail::process_pool::TaskOptions{options.timeout, options.max_retries});
+        engine.submit_encoded(detail::StatePtr<detail::FutureStateBase>::adopt(future.state()),
+                              &detail::process_pool::deliver<R>, std::move(call),
+                              detail::process_pool::TaskOptions{options.timeout, options.max_retries});
         return future;
     }
 

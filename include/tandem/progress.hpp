@@ -32,17 +32,17 @@
 #pragma once
 
 #include <atomic>       // the count, updated from any thread
-#include <iterator>     // std::begin, std::end, std::size, std::default_sentinel_t
-#include <memory>       // the bar of a ProgressRange
-#include <type_traits>  // std::remove_reference_t
-#include <utility>      // std::move, std::forward
 #include <chrono>       // elapsed time, min_interval
 #include <cstddef>      // std::size_t
 #include <cstdint>      // std::int64_t clock ticks
+#include <iterator>     // std::begin, std::end, std::size, std::default_sentinel_t
+#include <memory>       // the bar of a ProgressRange
 #include <mutex>        // one drawer at a time
 #include <optional>     // an unknown total, the enabled flag
 #include <string>       // description, unit, formatted lines
 #include <string_view>  // format_meter arguments
+#include <type_traits>  // std::remove_reference_t
+#include <utility>      // std::move, std::forward
 
 namespace tandem {
 

@@ -51,7 +51,7 @@
 #include <vector>       // encoded bytes
 
 #include "tandem/detail/wire/encoding.hpp"  // the codecs behind Serializable
-#include "tandem/errors.hpp"                 // RemoteTraceback
+#include "tandem/errors.hpp"                // RemoteTraceback
 
 namespace tandem {
 

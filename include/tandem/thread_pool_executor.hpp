@@ -37,20 +37,20 @@
 #include <functional>   // std::function, std::invoke
 #include <memory>       // the scheduler, shared with lazy map() results
 #include <optional>     // max_workers default
-#include <stop_token>   // std::stop_token: the first parameter of a stoppable task
 #include <ranges>       // map() inputs
+#include <stop_token>   // std::stop_token: the first parameter of a stoppable task
 #include <string>       // thread name prefix
 #include <type_traits>  // result types
 #include <utility>      // std::forward
 
-#include "tandem/detail/future/map_results.hpp"     // MapResults, ChunkResult
-#include "tandem/detail/thread_pool/scheduler.hpp"   // ThreadPoolScheduler
+#include "tandem/detail/future/map_results.hpp"         // MapResults, ChunkResult
+#include "tandem/detail/thread_pool/scheduler.hpp"      // ThreadPoolScheduler
 #include "tandem/detail/thread_pool/stop_registry.hpp"  // StopRegistry: the stop-token tasks' sources
-#include "tandem/detail/thread_pool/task.hpp"        // Task: a call and its future's state
-#include "tandem/errors.hpp"                         // ValueError, RuntimeError
-#include "tandem/executor.hpp"                       // MapOptions, ShutdownOptions, the Executor concept
-#include "tandem/future.hpp"                         // Future
-#include "tandem/initializer.hpp"                    // Initializer
+#include "tandem/detail/thread_pool/task.hpp"           // Task: a call and its future's state
+#include "tandem/errors.hpp"                            // ValueError, RuntimeError
+#include "tandem/executor.hpp"                          // MapOptions, ShutdownOptions, the Executor concept
+#include "tandem/future.hpp"                            // Future
+#include "tandem/initializer.hpp"                       // Initializer
 
 namespace tandem {
 

@@ -25,12 +25,12 @@
 #include <cstddef>        // std::size_t
 #include <cstdint>        // std::uint32_t
 #include <deque>          // futures ready to be yielded
-#include <string>         // timeout message
 #include <iterator>       // std::default_sentinel_t
 #include <memory>         // the collector outlives moves of the range
 #include <mutex>          // guards the collector
 #include <optional>       // "no timeout"
 #include <ranges>         // input ranges of futures
+#include <string>         // timeout message
 #include <unordered_map>  // state -> future, for as_completed
 #include <vector>         // results
 

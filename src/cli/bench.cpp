@@ -7,15 +7,15 @@
 #include <cstdio>     // stdout, std::fflush
 #include <optional>   // the Python runner
 
-#include "chart.hpp"            // draw_chart
-#include "interrupt.hpp"        // Interrupted
-#include "json_report.hpp"      // write_json
-#include "python_runner.hpp"    // PythonRunner
-#include "subprocess.hpp"       // in_path: gnuplot
-#include "table.hpp"            // format_header, format_workload, format_verdicts
+#include "chart.hpp"                           // draw_chart
+#include "interrupt.hpp"                       // Interrupted
+#include "json_report.hpp"                     // write_json
+#include "python_runner.hpp"                   // PythonRunner
+#include "subprocess.hpp"                      // in_path: gnuplot
+#include "table.hpp"                           // format_header, format_workload, format_verdicts
 #include "tandem/multiprocessing/process.hpp"  // cpu_count
-#include "tandem/progress.hpp"  // ProgressBar
-#include "verdicts.hpp"         // judge
+#include "tandem/progress.hpp"                 // ProgressBar
+#include "verdicts.hpp"                        // judge
 
 namespace tandem::cli {
 

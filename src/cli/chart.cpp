@@ -3,8 +3,8 @@
 
 #include <fmt/core.h>  // fmt::format
 
-#include <filesystem>  // the output's extension, its existence afterwards
 #include <algorithm>   // std::find_if
+#include <filesystem>  // the output's extension, its existence afterwards
 #include <stdexcept>   // std::runtime_error
 #include <vector>      // rows and columns
 

@@ -1,15 +1,15 @@
 // tandem bench and tandem info: probing the machine, the build and the versions.
 #include "machine.hpp"
 
-#include <CLI/Version.hpp>           // CLI11_VERSION
-#include <fftw3.h>                   // fftw_version
-#include <fmt/core.h>                // FMT_VERSION, fmt::format
-#include <httplib.h>                 // CPPHTTPLIB_VERSION
-#include <nlohmann/json.hpp>         // NLOHMANN_JSON_VERSION_*
-#include <sched.h>                   // sched_getaffinity
-#include <sndfile.h>                 // sf_version_string
-#include <sys/utsname.h>             // uname
-#include <unistd.h>                  // sysconf
+#include <CLI/Version.hpp>    // CLI11_VERSION
+#include <fftw3.h>            // fftw_version
+#include <fmt/core.h>         // FMT_VERSION, fmt::format
+#include <httplib.h>          // CPPHTTPLIB_VERSION
+#include <nlohmann/json.hpp>  // NLOHMANN_JSON_VERSION_*
+#include <sched.h>            // sched_getaffinity
+#include <sndfile.h>          // sf_version_string
+#include <sys/utsname.h>      // uname
+#include <unistd.h>           // sysconf
 
 #include <algorithm>  // std::sort
 #include <atomic>     // the capacity loops' sink

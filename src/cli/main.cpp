@@ -3,11 +3,11 @@
 
 #include <variant>  // the parse result
 
-#include "arguments.hpp"     // parse_arguments
-#include "bench.hpp"         // run_bench
-#include "info.hpp"          // run_info
-#include "interrupt.hpp"     // install_interrupt_handler
-#include "tandem/init.hpp"   // tandem::init: spawn and forkserver re-execute this program
+#include "arguments.hpp"    // parse_arguments
+#include "bench.hpp"        // run_bench
+#include "info.hpp"         // run_info
+#include "interrupt.hpp"    // install_interrupt_handler
+#include "tandem/init.hpp"  // tandem::init: spawn and forkserver re-execute this program
 
 int main(int argc, char** argv) {
     tandem::init(argc, argv);  // first: a spawned worker or the forkserver never returns from here

@@ -1,28 +1,28 @@
 // The fork start method, and the forking every start method shares: the
 // long-lived launcher thread, PR_SET_PDEATHSIG, the child's signal state (see
 // detail/launch/fork.hpp and launcher.hpp).
-#include <dirent.h>      // opendir on /proc/self/task
-#include <pthread.h>     // pthread_atfork, pthread_getattr_np
-#include <signal.h>      // kill, sigaction, sigprocmask
-#include <sys/prctl.h>   // PR_SET_PDEATHSIG
-#include <sys/wait.h>    // waitpid
-#include <unistd.h>      // fork, getpid, getppid, gettid, _exit
+#include <dirent.h>     // opendir on /proc/self/task
+#include <pthread.h>    // pthread_atfork, pthread_getattr_np
+#include <signal.h>     // kill, sigaction, sigprocmask
+#include <sys/prctl.h>  // PR_SET_PDEATHSIG
+#include <sys/wait.h>   // waitpid
+#include <unistd.h>     // fork, getpid, getppid, gettid, _exit
 
 #include <atomic>              // the launcher pointer
-#include <cstddef>             // std::size_t
 #include <cerrno>              // errno
-#include <cstdio>              // std::fflush before fork
-#include <iostream>            // std::cout / std::cerr flushed before fork
 #include <condition_variable>  // handing a fork to the launcher thread
 #include <csignal>             // SIGKILL
+#include <cstddef>             // std::size_t
+#include <cstdio>              // std::fflush before fork
 #include <exception>           // std::current_exception
+#include <iostream>            // std::cout / std::cerr flushed before fork
 #include <mutex>               // the launcher's lock
 #include <thread>              // the launcher thread
 
-#include "tandem/detail/launch/fork.hpp"         // fork_process, die_with_parent, reset_signal_state
-#include "tandem/detail/launch/launcher.hpp"     // launch_fork, ProcessTarget, ChildSetup
-#include "tandem/detail/os/pidfd.hpp"            // open_pidfd
-#include "tandem/detail/os/system_error.hpp"     // throw_errno
+#include "tandem/detail/launch/fork.hpp"      // fork_process, die_with_parent, reset_signal_state
+#include "tandem/detail/launch/launcher.hpp"  // launch_fork, ProcessTarget, ChildSetup
+#include "tandem/detail/os/pidfd.hpp"         // open_pidfd
+#include "tandem/detail/os/system_error.hpp"  // throw_errno
 
 // LeakSanitizer's interface, present only in sanitizer builds (weak: null
 // otherwise). See Launcher::fork for why a forked child uses it.

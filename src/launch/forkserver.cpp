@@ -42,7 +42,7 @@
 #include "tandem/detail/wire/encoding.hpp"     // encode / decode
 #include "tandem/detail/wire/fd_passing.hpp"   // send_with_fds, receive_with_fds
 #include "tandem/detail/wire/function_id.hpp"  // build_id, check_same_build
-#include "tandem/errors.hpp"              // ProcessError, EOFError
+#include "tandem/errors.hpp"                   // ProcessError, EOFError
 
 namespace tandem::detail {
 namespace {

@@ -14,8 +14,8 @@
 #include <vector>   // the recorded arguments
 
 #include "tandem/detail/launch/parent_check.hpp"  // check_launching_parent
-#include "tandem/detail/launch/reexec.hpp"    // kWorkerVariable, program_arguments, require_init, ...
-#include "tandem/errors.hpp"                  // ProcessError
+#include "tandem/detail/launch/reexec.hpp"        // kWorkerVariable, program_arguments, require_init, ...
+#include "tandem/errors.hpp"                      // ProcessError
 
 namespace tandem {
 namespace {

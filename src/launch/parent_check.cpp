@@ -9,11 +9,11 @@
 // that created it (SO_PEERCRED), and both start methods create theirs in the
 // parent, just before they execute the worker. A program started by a script
 // with the variable set therefore refuses to act on anything it is sent.
-#include <sys/socket.h>  // getsockopt, SO_PEERCRED, ucred
+#include <sys/socket.h>                           // getsockopt, SO_PEERCRED, ucred
+#include <sys/stat.h>                             // stat of the executables
 #include "tandem/detail/launch/parent_check.hpp"  // launching_parent_problem, check_launching_parent, kRefusedWorkerStatus, ...
-#include "tandem/detail/launch/reexec.hpp"  // kWorkerVariable
-#include <sys/stat.h>    // stat of the executables
-#include <unistd.h>      // getppid, geteuid, _exit
+#include "tandem/detail/launch/reexec.hpp"        // kWorkerVariable
+#include <unistd.h>                               // getppid, geteuid, _exit
 
 #include <cerrno>   // errno
 #include <cstdio>   // the refusal on stderr

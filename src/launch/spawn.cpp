@@ -22,7 +22,7 @@
 #include "tandem/detail/wire/encoding.hpp"     // encode / decode of the setup
 #include "tandem/detail/wire/fd_passing.hpp"   // send_with_fds, receive_with_fds
 #include "tandem/detail/wire/function_id.hpp"  // build_id, check_same_build
-#include "tandem/errors.hpp"              // ProcessError
+#include "tandem/errors.hpp"                   // ProcessError
 
 namespace tandem::detail {
 namespace {

@@ -3,9 +3,9 @@
 
 #include <unistd.h>  // getpid
 
-#include <cstdint>    // std::uint32_t
-#include <span>       // build ids
-#include <string>     // messages
+#include <cstdint>  // std::uint32_t
+#include <span>     // build ids
+#include <string>   // messages
 
 #include "tandem/detail/mpi/protocol.hpp"      // abort_job
 #include "tandem/detail/wire/function_id.hpp"  // build_id, to_hex

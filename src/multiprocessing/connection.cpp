@@ -12,14 +12,14 @@
 #include <sys/socket.h>  // socketpair
 #include <unistd.h>      // pipe2
 
-#include <algorithm>     // std::min
-#include <array>         // the header buffer
-#include <cerrno>        // EMSGSIZE
-#include <string>        // failure messages
+#include <algorithm>  // std::min
+#include <array>      // the header buffer
+#include <cerrno>     // EMSGSIZE
+#include <string>     // failure messages
 
-#include "tandem/detail/os/fd_io.hpp"  // read_some, write_all, poll_until
+#include "tandem/detail/os/fd_io.hpp"         // read_some, write_all, poll_until
 #include "tandem/detail/os/system_error.hpp"  // throw_errno
-#include "tandem/errors.hpp"        // ValueError, EOFError, FrameError, BufferTooShort
+#include "tandem/errors.hpp"                  // ValueError, EOFError, FrameError, BufferTooShort
 
 namespace tandem::multiprocessing {
 

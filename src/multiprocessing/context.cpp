@@ -7,10 +7,10 @@
 
 #include <mutex>  // the default context's lock
 
-#include "tandem/detail/launch/fork.hpp"  // user_thread_count
+#include "tandem/detail/launch/fork.hpp"    // user_thread_count
 #include "tandem/detail/launch/reexec.hpp"  // require_init
-#include "tandem/errors.hpp"           // ValueError, RuntimeError, ProcessError
-#include "tandem/init.hpp"             // tandem::initialized
+#include "tandem/errors.hpp"                // ValueError, RuntimeError, ProcessError
+#include "tandem/init.hpp"                  // tandem::initialized
 
 namespace tandem::multiprocessing {
 namespace {

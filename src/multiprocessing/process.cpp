@@ -3,28 +3,28 @@
 // itself and to end (see detail/launch/launcher.hpp).
 #include "tandem/multiprocessing/process.hpp"  // the declarations
 
-#include <poll.h>         // poll on pidfds and status sockets
-#include <pthread.h>      // pthread_atfork
-#include <sys/wait.h>     // waitid, WEXITED, WNOHANG
-#include <unistd.h>       // getpid, _exit
+#include <poll.h>      // poll on pidfds and status sockets
+#include <pthread.h>   // pthread_atfork
+#include <sys/wait.h>  // waitid, WEXITED, WNOHANG
+#include <unistd.h>    // getpid, _exit
 
-#include <algorithm>      // std::find
-#include <cerrno>         // errno
-#include <climits>        // INT_MAX
-#include <csignal>        // SIGTERM, SIGKILL, SIGINT
-#include <cstdio>         // stderr, std::fflush
-#include <iostream>       // std::cout / std::cerr flushed before _exit
-#include <mutex>          // the state and table locks
-#include <typeinfo>       // typeid of a thrown exception
+#include <algorithm>  // std::find
+#include <cerrno>     // errno
+#include <climits>    // INT_MAX
+#include <csignal>    // SIGTERM, SIGKILL, SIGINT
+#include <cstdio>     // stderr, std::fflush
+#include <iostream>   // std::cout / std::cerr flushed before _exit
+#include <mutex>      // the state and table locks
+#include <typeinfo>   // typeid of a thrown exception
 
 #include "tandem/detail/launch/launcher.hpp"  // ProcessTarget, ChildSetup, LaunchedChild, ...
-#include "tandem/detail/launch/reexec.hpp"  // require_init
-#include "tandem/detail/os/cpu_count.hpp"   // detail::process_cpu_count
-#include "tandem/detail/os/pidfd.hpp"       // pidfd_open, pidfd_send_signal, exit_code_from
+#include "tandem/detail/launch/reexec.hpp"    // require_init
+#include "tandem/detail/os/cpu_count.hpp"     // detail::process_cpu_count
+#include "tandem/detail/os/pidfd.hpp"         // pidfd_open, pidfd_send_signal, exit_code_from
 #include "tandem/detail/os/system_error.hpp"  // throw_errno
 #include "tandem/detail/wire/encoding.hpp"    // detail::decode, demangle
 #include "tandem/detail/wire/fd_passing.hpp"  // receive_with_fds for forkserver exit codes
-#include "tandem/serialization.hpp"      // decode_exception
+#include "tandem/serialization.hpp"           // decode_exception
 
 namespace tandem::detail {
 

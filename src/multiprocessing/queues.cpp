@@ -29,22 +29,22 @@
 #include <sys/eventfd.h>  // waking the feeder, announcing that it is done
 #include <unistd.h>       // pipe2, read, write
 
-#include <algorithm>     // std::min, std::max, std::erase
-#include <array>         // the packet buffer
-#include <atomic>        // the shared flags
-#include <cerrno>        // errno
-#include <climits>       // INT_MAX, the largest semaphore count
-#include <cstring>       // std::memcpy
-#include <deque>         // the backlog
-#include <mutex>         // the process-local lock
-#include <new>           // placement new, std::launder
-#include <optional>      // the semaphores and condition only some kinds have
-#include <string>        // error messages
-#include <utility>       // std::exchange, std::move, std::pair
+#include <algorithm>  // std::min, std::max, std::erase
+#include <array>      // the packet buffer
+#include <atomic>     // the shared flags
+#include <cerrno>     // errno
+#include <climits>    // INT_MAX, the largest semaphore count
+#include <cstring>    // std::memcpy
+#include <deque>      // the backlog
+#include <mutex>      // the process-local lock
+#include <new>        // placement new, std::launder
+#include <optional>   // the semaphores and condition only some kinds have
+#include <string>     // error messages
+#include <utility>    // std::exchange, std::move, std::pair
 
-#include "tandem/detail/os/fd_io.hpp"                 // poll_until, wait_readable, read_some
-#include "tandem/detail/os/shared_region.hpp"         // SharedRegion, SharedObjectAccess
-#include "tandem/detail/os/system_error.hpp"          // throw_errno
+#include "tandem/detail/os/fd_io.hpp"              // poll_until, wait_readable, read_some
+#include "tandem/detail/os/shared_region.hpp"      // SharedRegion, SharedObjectAccess
+#include "tandem/detail/os/system_error.hpp"       // throw_errno
 #include "tandem/multiprocessing/synchronize.hpp"  // Lock, Semaphore, Condition; send_region / receive_region
 
 namespace tandem::detail {

@@ -3,26 +3,26 @@
 #include "tandem/multiprocessing/shared_memory.hpp"
 
 #include "tandem/detail/os/system_error.hpp"  // throw_errno
-#include "tandem/errors.hpp"  // ValueError
+#include "tandem/errors.hpp"                  // ValueError
 
-#include <algorithm>      // std::find_if
-#include <cerrno>         // errno
-#include <csignal>        // signal dispositions of the reaper
-#include <cstring>        // std::memcpy
-#include <fcntl.h>        // O_* flags, fcntl
-#include <mutex>          // the registry's mutex
-#include <pthread.h>      // pthread_atfork
-#include <sys/mman.h>     // shm_open, shm_unlink, mmap, mremap
-#include <sys/prctl.h>    // PR_SET_NAME
-#include <sys/random.h>   // getrandom, for fresh names
-#include <sys/resource.h> // getrlimit, when close_range is missing
-#include <sys/socket.h>   // the creator-reaper socket
-#include <sys/stat.h>     // fstat, for segment identity
-#include <sys/syscall.h>  // SYS_close_range
-#include <sys/wait.h>     // waitpid
-#include <unistd.h>       // fork, close, ftruncate
-#include <utility>        // std::exchange, std::swap
-#include <vector>         // the registry
+#include <algorithm>       // std::find_if
+#include <cerrno>          // errno
+#include <csignal>         // signal dispositions of the reaper
+#include <cstring>         // std::memcpy
+#include <fcntl.h>         // O_* flags, fcntl
+#include <mutex>           // the registry's mutex
+#include <pthread.h>       // pthread_atfork
+#include <sys/mman.h>      // shm_open, shm_unlink, mmap, mremap
+#include <sys/prctl.h>     // PR_SET_NAME
+#include <sys/random.h>    // getrandom, for fresh names
+#include <sys/resource.h>  // getrlimit, when close_range is missing
+#include <sys/socket.h>    // the creator-reaper socket
+#include <sys/stat.h>      // fstat, for segment identity
+#include <sys/syscall.h>   // SYS_close_range
+#include <sys/wait.h>      // waitpid
+#include <unistd.h>        // fork, close, ftruncate
+#include <utility>         // std::exchange, std::swap
+#include <vector>          // the registry
 
 namespace tandem::multiprocessing {
 

@@ -7,11 +7,11 @@
 #include <sys/uio.h>     // writev, iovec
 #include <unistd.h>      // read
 
-#include <algorithm>     // std::min
-#include <cerrno>        // errno, EINTR, EPIPE
-#include <csignal>       // sigset_t, sigtimedwait
-#include <ctime>         // timespec
-#include <optional>      // the SIGPIPE guard, for pipes only
+#include <algorithm>  // std::min
+#include <cerrno>     // errno, EINTR, EPIPE
+#include <csignal>    // sigset_t, sigtimedwait
+#include <ctime>      // timespec
+#include <optional>   // the SIGPIPE guard, for pipes only
 
 #include "tandem/detail/os/system_error.hpp"  // throw_errno
 

@@ -2,16 +2,16 @@
 #include "tandem/detail/os/shared_region.hpp"
 
 #include "tandem/detail/os/system_error.hpp"  // throw_errno
-#include "tandem/errors.hpp"  // ValueError
+#include "tandem/errors.hpp"                  // ValueError
 
-#include <algorithm>     // std::max
-#include <cerrno>        // errno
-#include <cstdint>       // std::uintptr_t
-#include <fcntl.h>       // F_ADD_SEALS, F_GET_SEALS
-#include <string>        // error messages
-#include <sys/mman.h>    // memfd_create, mmap, madvise, munmap
-#include <sys/stat.h>    // fstat
-#include <unistd.h>      // ftruncate, close
+#include <algorithm>   // std::max
+#include <cerrno>      // errno
+#include <cstdint>     // std::uintptr_t
+#include <fcntl.h>     // F_ADD_SEALS, F_GET_SEALS
+#include <string>      // error messages
+#include <sys/mman.h>  // memfd_create, mmap, madvise, munmap
+#include <sys/stat.h>  // fstat
+#include <unistd.h>    // ftruncate, close
 
 namespace tandem::detail {
 

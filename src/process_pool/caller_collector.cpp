@@ -1,6 +1,6 @@
 // A waiting caller collects a process pool's replies. See
-// tandem/detail/process_pool/caller_collector.hpp.
-#include "tandem/detail/process_pool/caller_collector.hpp"
+// caller_collector.hpp.
+#include "caller_collector.hpp"
 
 #include <atomic>   // the wake-up word
 #include <cstdint>  // std::uint32_t
@@ -21,7 +21,7 @@ public:
         if (current_wait_helper() == this) current_wait_helper() = nullptr;
     }
 
-    void attach(PoolEngine& engine) {
+    void attach(EngineImpl& engine) {
         // The address alone could be a new pool where a dead one was.
         if (attached_ == &engine && !engine_.expired()) return;
         engine_ = engine.weak_from_this();
@@ -29,7 +29,7 @@ public:
     }
 
     bool help_until(HelpedWait& wait, Deadline deadline) override {
-        if (const std::shared_ptr<PoolEngine> engine = engine_.lock()) {
+        if (const std::shared_ptr<EngineImpl> engine = engine_.lock()) {
             if (engine->collect_while_waiting(wait, deadline)) return true;
         }
         // Nothing more to collect soon: sleep as any waiting thread does
@@ -54,8 +54,8 @@ public:
     }
 
 private:
-    std::weak_ptr<PoolEngine> engine_;
-    const PoolEngine* attached_ = nullptr;
+    std::weak_ptr<EngineImpl> engine_;
+    const EngineImpl* attached_ = nullptr;
     std::atomic<std::uint32_t> woken_{0};  // set by wake(); the futex this thread sleeps on
 };
 
@@ -63,7 +63,7 @@ thread_local CallerCollector caller_collector;
 
 }  // namespace
 
-void collect_while_waiting_here(PoolEngine& engine) {
+void collect_while_waiting_here(EngineImpl& engine) {
     WaitHelper*& helper = current_wait_helper();
     if (helper != nullptr && helper != &caller_collector) return;
     caller_collector.attach(engine);

@@ -5,10 +5,10 @@
 #include <sys/mman.h>  // memfd_create
 #include <unistd.h>    // dup, dup2, pread
 
-#include <cstdio>        // std::fflush
-#include <exception>     // std::current_exception
+#include <cstdio>     // std::fflush
+#include <exception>  // std::current_exception
 
-#include "tandem/detail/os/system_error.hpp"  // throw_errno
+#include "tandem/detail/os/system_error.hpp"   // throw_errno
 #include "tandem/detail/os/unique_fd.hpp"      // the memfds, the saved descriptors
 #include "tandem/detail/wire/remote_call.hpp"  // run_call, raised_outcome
 

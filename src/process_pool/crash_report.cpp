@@ -2,9 +2,9 @@
 // it recorded. See tandem/detail/process_pool/crash_report.hpp.
 #include "tandem/detail/process_pool/crash_report.hpp"
 
-#include <link.h>     // dl_iterate_phdr: the worker's modules, listed at install
-#include <signal.h>   // sigaction, sigaltstack
-#include <ucontext.h> // the interrupted instruction
+#include <link.h>      // dl_iterate_phdr: the worker's modules, listed at install
+#include <signal.h>    // sigaction, sigaltstack
+#include <ucontext.h>  // the interrupted instruction
 
 #include <algorithm>  // std::min
 #include <cstring>    // std::memcpy, strnlen, sigabbrev_np

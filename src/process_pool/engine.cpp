@@ -1,6 +1,6 @@
 // The process-pool engine: dispatch, the collector thread, crash handling.
-// See tandem/detail/process_pool/engine.hpp.
-#include "tandem/detail/process_pool/engine.hpp"
+// See engine_impl.hpp.
+#include "engine_impl.hpp"
 
 #include <fcntl.h>        // fcntl(O_NONBLOCK)
 #include <poll.h>         // checking that a pidfd really fired
@@ -19,18 +19,18 @@
 #include <system_error>  // std::system_error
 #include <utility>       // std::move
 
-#include "tandem/detail/os/futex.hpp"                     // spin_until, futex_wake, Clock
-#include "tandem/detail/os/pidfd.hpp"                     // pidfd_send_signal
-#include "tandem/detail/os/shared_region.hpp"             // each worker's region
-#include "tandem/detail/os/system_error.hpp"              // throw_errno
-#include "tandem/detail/process_pool/caller_collector.hpp"  // a submitter collects while it waits
-#include "tandem/detail/process_pool/crash_report.hpp"    // read_crash_stack: a dead worker's stack
-#include "tandem/detail/process_pool/reply_reader.hpp"    // ReplyReader: replies, checked
-#include "tandem/detail/process_pool/spill.hpp"           // write_message, ProtocolError
-#include "tandem/detail/process_pool/task_ring.hpp"       // WorkerArea, RingWriter
-#include "tandem/detail/process_pool/worker.hpp"          // worker_main, WorkerChannel
-#include "tandem/errors.hpp"                              // BrokenProcessPool, WorkerCrashed, TimeoutError
-#include "tandem/multiprocessing/context.hpp"             // resolve_default_start_method
+#include "caller_collector.hpp"                         // a submitter collects while it waits
+#include "tandem/detail/os/futex.hpp"                   // spin_until, futex_wake, Clock
+#include "tandem/detail/os/pidfd.hpp"                   // pidfd_send_signal
+#include "tandem/detail/os/shared_region.hpp"           // each worker's region
+#include "tandem/detail/os/system_error.hpp"            // throw_errno
+#include "tandem/detail/process_pool/crash_report.hpp"  // read_crash_stack: a dead worker's stack
+#include "tandem/detail/process_pool/reply_reader.hpp"  // ReplyReader: replies, checked
+#include "tandem/detail/process_pool/spill.hpp"         // write_message, ProtocolError
+#include "tandem/detail/process_pool/task_ring.hpp"     // WorkerArea, RingWriter
+#include "tandem/detail/process_pool/worker.hpp"        // worker_main, WorkerChannel
+#include "tandem/errors.hpp"                            // BrokenProcessPool, WorkerCrashed, TimeoutError
+#include "tandem/multiprocessing/context.hpp"           // resolve_default_start_method
 
 namespace tandem::detail::process_pool {
 
@@ -64,7 +64,7 @@ constexpr std::chrono::microseconds kCallerSpinBudget{50};
 // The pool whose reply rings this thread reads now (it holds that pool's
 // collect_mutex_), if any: a done-callback run while collecting must not
 // lock it again, nor wait for the collector thread that waits for it.
-thread_local const PoolEngine* collecting_here = nullptr;
+thread_local const EngineImpl* collecting_here = nullptr;
 
 std::string describe_exit(pid_t pid, int exitcode) {
     std::string text = "worker process " + std::to_string(pid);
@@ -114,7 +114,7 @@ UniqueFd make_fd(int fd, const char* what) {
 
 }  // namespace
 
-struct PoolEngine::Task {
+struct EngineImpl::Task {
     std::uint64_t id = 0;
     StatePtr<FutureStateBase> future;
     Deliver deliver = nullptr;
@@ -136,7 +136,7 @@ struct PoolEngine::Task {
     bool stopped = false;
 };
 
-struct PoolEngine::WorkerSlot {
+struct EngineImpl::WorkerSlot {
     std::uint32_t index = 0;
     // The worker's region, mapped here and in that worker only; each worker
     // started in the slot gets a new one.
@@ -186,10 +186,10 @@ namespace {
 // Holds a pool's collect_mutex_ and says so to this thread (collecting_here).
 class Collecting {
 public:
-    Collecting(const PoolEngine& engine, std::mutex& mutex) : lock_(mutex), outer_(collecting_here) {
+    Collecting(const EngineImpl& engine, std::mutex& mutex) : lock_(mutex), outer_(collecting_here) {
         collecting_here = &engine;
     }
-    Collecting(const PoolEngine& engine, std::mutex& mutex, std::adopt_lock_t)
+    Collecting(const EngineImpl& engine, std::mutex& mutex, std::adopt_lock_t)
         : lock_(mutex, std::adopt_lock), outer_(collecting_here) {
         collecting_here = &engine;
     }
@@ -199,12 +199,16 @@ public:
 
 private:
     std::lock_guard<std::mutex> lock_;
-    const PoolEngine* outer_;
+    const EngineImpl* outer_;
 };
 
 }  // namespace
 
-PoolEngine::PoolEngine(EngineOptions options)
+std::shared_ptr<PoolEngine> start_engine(EngineOptions options) {
+    return std::make_shared<EngineImpl>(std::move(options));
+}
+
+EngineImpl::EngineImpl(EngineOptions options)
     : options_(std::move(options)), relay_(options_.prefix_worker_output) {
     // Resolved once, now: the default refuses to fork a process with several
     // threads, and the collector thread is about to exist.
@@ -238,12 +242,12 @@ PoolEngine::PoolEngine(EngineOptions options)
         }
         throw;
     }
-    collector_ = std::thread(&PoolEngine::collector_main, this);
+    collector_ = std::thread(&EngineImpl::collector_main, this);
 }
 
-PoolEngine::~PoolEngine() { shutdown(true, false); }
+EngineImpl::~EngineImpl() { shutdown(true, false); }
 
-void PoolEngine::start_worker(WorkerSlot& worker) {
+void EngineImpl::start_worker(WorkerSlot& worker) {
     std::optional<SharedRegion> region;
     WorkerArea* area = nullptr;
     PrivateFd socket;
@@ -343,7 +347,7 @@ void PoolEngine::start_worker(WorkerSlot& worker) {
     worker.dispatched = 0;
 }
 
-void PoolEngine::release_process_locked(WorkerSlot& worker) noexcept {
+void EngineImpl::release_process_locked(WorkerSlot& worker) noexcept {
     // Unlisted and closed with no worker forked in between (private_fds.hpp).
     const auto held = hold_worker_starts();
     unlist_fd(worker.pidfd);
@@ -353,8 +357,8 @@ void PoolEngine::release_process_locked(WorkerSlot& worker) noexcept {
 
 // --- submitting and dispatching -----------------------------------------------------------
 
-void PoolEngine::submit(StatePtr<FutureStateBase> future, Deliver deliver, HandoffWriter&& call,
-                        const TaskOptions& options) {
+void EngineImpl::submit_encoded(StatePtr<FutureStateBase> future, Deliver deliver, HandoffWriter&& call,
+                                const TaskOptions& options) {
     auto task = std::make_unique<Task>();
     task->future = std::move(future);
     task->deliver = deliver;
@@ -375,7 +379,7 @@ void PoolEngine::submit(StatePtr<FutureStateBase> future, Deliver deliver, Hando
     collect_while_waiting_here(*this);
 }
 
-void PoolEngine::dispatch_locked(Failures& failed) {
+void EngineImpl::dispatch_locked(Failures& failed) {
     if (broken_) return;
     while (!queue_.empty()) {
         // The least busy worker; among equals the first, so that a trickle
@@ -412,7 +416,7 @@ void PoolEngine::dispatch_locked(Failures& failed) {
     }
 }
 
-void PoolEngine::send_pending_locked(WorkerSlot& worker) {
+void EngineImpl::send_pending_locked(WorkerSlot& worker) {
     // A worker is handed tasks at once (their futures run, as Python's do),
     // but they are written to its ring only once the collector saw it ready:
     // no task of the pool runs in it before, so what it says of its start-up
@@ -425,7 +429,7 @@ void PoolEngine::send_pending_locked(WorkerSlot& worker) {
     if (worker.retiring && !worker.stop_sent) send_stop_locked(worker);
 }
 
-bool PoolEngine::send_task_locked(WorkerSlot& worker, Task& task) {
+bool EngineImpl::send_task_locked(WorkerSlot& worker, Task& task) {
     // Never full while the worker keeps to the protocol: kDispatchDepth tasks
     // and a stop message fit.
     if (worker.requests.corrupt() || worker.requests.full()) {
@@ -453,7 +457,7 @@ bool PoolEngine::send_task_locked(WorkerSlot& worker, Task& task) {
     return true;
 }
 
-void PoolEngine::send_stop_locked(WorkerSlot& worker) {
+void EngineImpl::send_stop_locked(WorkerSlot& worker) {
     if (worker.stop_sent) return;
     worker.stop_sent = true;
     if (worker.requests.corrupt() || worker.requests.full()) {
@@ -468,7 +472,7 @@ void PoolEngine::send_stop_locked(WorkerSlot& worker) {
     if (worker.requests.publish()) futex_wake(worker.area->requests.consumer_sleeping, 1, FutexScope::shared);
 }
 
-void PoolEngine::kill_worker_locked(WorkerSlot& worker, const std::string& protocol_error, std::uint64_t blamed) {
+void EngineImpl::kill_worker_locked(WorkerSlot& worker, const std::string& protocol_error, std::uint64_t blamed) {
     worker.alive = false;
     worker.killed.store(true, std::memory_order_relaxed);
     if (!protocol_error.empty() && worker.protocol_error.empty()) {
@@ -478,7 +482,7 @@ void PoolEngine::kill_worker_locked(WorkerSlot& worker, const std::string& proto
     static_cast<void>(pidfd_send_signal(worker.pidfd, SIGKILL));
 }
 
-void PoolEngine::break_pool_locked(const std::string& reason, Failures& failed) {
+void EngineImpl::break_pool_locked(const std::string& reason, Failures& failed) {
     if (broken_) return;
     broken_ = true;
     broken_reason_ = reason;
@@ -496,12 +500,12 @@ void PoolEngine::break_pool_locked(const std::string& reason, Failures& failed) 
     }
 }
 
-void PoolEngine::fail_all(Failures& failed) noexcept {
+void EngineImpl::fail_all(Failures& failed) noexcept {
     for (auto& [task, error] : failed) task->future->try_set_exception(error);
     failed.clear();
 }
 
-void PoolEngine::cancel_all(std::vector<std::unique_ptr<Task>>& tasks) noexcept {
+void EngineImpl::cancel_all(std::vector<std::unique_ptr<Task>>& tasks) noexcept {
     for (auto& task : tasks) {
         // A task that already ran on a worker that died (waiting for a
         // retry) cannot be cancelled any more: it is running, as Python sees it.
@@ -514,7 +518,7 @@ void PoolEngine::cancel_all(std::vector<std::unique_ptr<Task>>& tasks) noexcept 
     tasks.clear();
 }
 
-std::vector<std::unique_ptr<PoolEngine::Task>> PoolEngine::take_cancellable_locked() {
+std::vector<std::unique_ptr<EngineImpl::Task>> EngineImpl::take_cancellable_locked() {
     std::vector<std::unique_ptr<Task>> taken;
     for (auto& task : queue_) taken.push_back(std::move(task));
     queue_.clear();
@@ -523,7 +527,7 @@ std::vector<std::unique_ptr<PoolEngine::Task>> PoolEngine::take_cancellable_lock
 
 // --- stopping a running task ------------------------------------------------------------------
 
-bool PoolEngine::stop(FutureStateBase& future) {
+bool EngineImpl::stop(FutureStateBase& future) {
     std::vector<std::unique_ptr<Task>> queued;
     {
         std::lock_guard lock(mutex_);
@@ -567,7 +571,7 @@ bool PoolEngine::stop(FutureStateBase& future) {
         CancelledError("the task was stopped while it ran; its worker was killed and replaced")));
 }
 
-bool PoolEngine::stop_started_locked(WorkerSlot& worker, std::uint64_t current, Clock::time_point now,
+bool EngineImpl::stop_started_locked(WorkerSlot& worker, std::uint64_t current, Clock::time_point now,
                                      std::optional<Clock::time_point>& earliest) {
     bool waiting = false;
     for (auto& task : worker.in_flight) {
@@ -587,7 +591,7 @@ bool PoolEngine::stop_started_locked(WorkerSlot& worker, std::uint64_t current, 
 
 // --- shutting down ---------------------------------------------------------------------------
 
-void PoolEngine::shutdown(bool wait, bool cancel_futures) {
+void EngineImpl::shutdown(bool wait, bool cancel_futures) {
     std::vector<std::unique_ptr<Task>> cancelled;
     {
         std::lock_guard lock(mutex_);
@@ -599,7 +603,7 @@ void PoolEngine::shutdown(bool wait, bool cancel_futures) {
     if (wait) join_collector();
 }
 
-void PoolEngine::signal_workers(int signal_number) {
+void EngineImpl::signal_workers(int signal_number) {
     std::vector<std::unique_ptr<Task>> cancelled;
     {
         std::lock_guard lock(mutex_);
@@ -616,7 +620,7 @@ void PoolEngine::signal_workers(int signal_number) {
     join_collector();
 }
 
-void PoolEngine::join_collector() {
+void EngineImpl::join_collector() {
     // A done-callback runs on the collector, or on a caller collecting while
     // it waits; shutting down from there must not wait for the collector,
     // which may wait for this very thread (it finishes on its own).
@@ -625,12 +629,12 @@ void PoolEngine::join_collector() {
     if (collector_.joinable()) collector_.join();
 }
 
-void PoolEngine::wake_collector() noexcept {
+void EngineImpl::wake_collector() noexcept {
     const std::uint64_t one = 1;
     [[maybe_unused]] const auto written = ::write(wake_fd_.get(), &one, sizeof one);
 }
 
-std::vector<pid_t> PoolEngine::worker_pids() const {
+std::vector<pid_t> EngineImpl::worker_pids() const {
     std::lock_guard lock(mutex_);
     std::vector<pid_t> pids;
     for (const auto& worker : workers_) {
@@ -639,7 +643,7 @@ std::vector<pid_t> PoolEngine::worker_pids() const {
     return pids;
 }
 
-bool PoolEngine::finished_locked() const {
+bool EngineImpl::finished_locked() const {
     if (broken_ || terminate_signal_ != 0) {
         for (const auto& worker : workers_) {
             if (worker->process) return false;  // not yet reaped
@@ -655,7 +659,7 @@ bool PoolEngine::finished_locked() const {
 
 // --- the collector ---------------------------------------------------------------------------
 
-void PoolEngine::collector_main() {
+void EngineImpl::collector_main() {
     try {
         collect();
     } catch (const std::exception& error) {
@@ -669,7 +673,7 @@ void PoolEngine::collector_main() {
     finish_workers();
 }
 
-bool PoolEngine::work_waiting() const noexcept {
+bool EngineImpl::work_waiting() const noexcept {
     // Read by the collector's spin without collect_mutex_: only atomics
     // (the processes and regions change only under it, on this thread).
     for (const auto& worker : workers_) {
@@ -680,7 +684,7 @@ bool PoolEngine::work_waiting() const noexcept {
     return false;
 }
 
-void PoolEngine::set_collector_sleeping(bool sleeping) noexcept {
+void EngineImpl::set_collector_sleeping(bool sleeping) noexcept {
     // In every worker's area: a worker sees only its own flag, so it can
     // delay only its own replies.
     for (const auto& worker : workers_) {
@@ -690,7 +694,7 @@ void PoolEngine::set_collector_sleeping(bool sleeping) noexcept {
     }
 }
 
-bool PoolEngine::note_ready_workers() {
+bool EngineImpl::note_ready_workers() {
     bool any = false;
     for (auto& worker : workers_) {
         if (!worker->process || worker->ready) continue;
@@ -703,7 +707,7 @@ bool PoolEngine::note_ready_workers() {
     return any;
 }
 
-bool PoolEngine::collect_once() {
+bool EngineImpl::collect_once() {
     bool progress = note_ready_workers();
     for (auto& worker : workers_) {
         if (worker->process && drain_replies(*worker)) progress = true;
@@ -719,7 +723,7 @@ bool PoolEngine::collect_once() {
     return progress;
 }
 
-bool PoolEngine::park_collector_locked() {
+bool EngineImpl::park_collector_locked() {
     collector_parked_ = true;
     // While callers collect, the flags stay down: they see every reply
     // without a wake-up, and the last of them raises the flags.
@@ -730,12 +734,12 @@ bool PoolEngine::park_collector_locked() {
     return false;
 }
 
-void PoolEngine::wake_from_park_locked() noexcept {
+void EngineImpl::wake_from_park_locked() noexcept {
     collector_parked_ = false;
     set_collector_sleeping(false);
 }
 
-void PoolEngine::collect() {
+void EngineImpl::collect() {
     epoll_event events[64];
     for (;;) {
         bool progress = false;
@@ -788,7 +792,7 @@ void PoolEngine::collect() {
     }
 }
 
-bool PoolEngine::collect_while_waiting(HelpedWait& wait, Deadline deadline) {
+bool EngineImpl::collect_while_waiting(HelpedWait& wait, Deadline deadline) {
     if (collecting_here == this) return wait.ready();  // a done-callback of ours: no second lock
     bool helping = false;
     bool done = false;
@@ -825,7 +829,7 @@ bool PoolEngine::collect_while_waiting(HelpedWait& wait, Deadline deadline) {
     return done || wait.ready();
 }
 
-void PoolEngine::stop_helping_locked() {
+void EngineImpl::stop_helping_locked() {
     if (callers_collecting_.fetch_sub(1, std::memory_order_relaxed) != 1 || !collector_parked_) return;
     // The last caller out: the collector thread sleeps, so the flags go up,
     // then the rings are read once more (a reply published before a worker
@@ -839,7 +843,7 @@ void PoolEngine::stop_helping_locked() {
     }
 }
 
-bool PoolEngine::drain_replies(WorkerSlot& worker) {
+bool EngineImpl::drain_replies(WorkerSlot& worker) {
     bool any = false;
     while (worker.replies.waiting()) {
         // The reply must be for the oldest task in flight: taken out now (one
@@ -887,7 +891,7 @@ bool PoolEngine::drain_replies(WorkerSlot& worker) {
     return any;
 }
 
-std::optional<std::chrono::steady_clock::time_point> PoolEngine::check_timeouts() {
+std::optional<std::chrono::steady_clock::time_point> EngineImpl::check_timeouts() {
     std::optional<Clock::time_point> earliest;
     const auto now = Clock::now();
     std::lock_guard lock(mutex_);
@@ -927,7 +931,7 @@ std::optional<std::chrono::steady_clock::time_point> PoolEngine::check_timeouts(
     return earliest;
 }
 
-void PoolEngine::handle_death(WorkerSlot& worker) {
+void EngineImpl::handle_death(WorkerSlot& worker) {
     if (!worker.process) return;
     pollfd gone{worker.pidfd, POLLIN, 0};
     if (::poll(&gone, 1, 0) != 1) return;  // not dead after all
@@ -1022,7 +1026,7 @@ void PoolEngine::handle_death(WorkerSlot& worker) {
     fail_all(more);
 }
 
-void PoolEngine::replace_worker(WorkerSlot& worker) {
+void EngineImpl::replace_worker(WorkerSlot& worker) {
     try {
         start_worker(worker);
     } catch (const std::exception& error) {
@@ -1039,7 +1043,7 @@ void PoolEngine::replace_worker(WorkerSlot& worker) {
     }
 }
 
-void PoolEngine::finish_workers() {
+void EngineImpl::finish_workers() {
     {
         std::lock_guard lock(mutex_);
         for (auto& worker : workers_) {

@@ -44,7 +44,7 @@ ProcessPoolExecutor::ProcessPoolExecutor(ProcessPoolOptions options) {
     engine.max_memory_per_child = options.max_memory_per_child.value_or(0);
     engine.memory_limit_per_child = options.memory_limit_per_child.value_or(0);
     engine.prefix_worker_output = options.prefix_worker_output;
-    engine_ = std::make_shared<detail::process_pool::PoolEngine>(std::move(engine));
+    engine_ = detail::process_pool::start_engine(std::move(engine));
 }
 
 // Shut down here rather than when the last reference goes: a lazy map()

@@ -13,8 +13,8 @@
 #include <system_error>  // std::system_error
 
 #include "tandem/detail/os/system_error.hpp"  // throw_errno
-#include "tandem/errors.hpp"         // MemoryError
-#include "tandem/serialization.hpp"  // decode_exception
+#include "tandem/errors.hpp"                  // MemoryError
+#include "tandem/serialization.hpp"           // decode_exception
 
 namespace tandem::detail::process_pool {
 namespace {

@@ -2,32 +2,32 @@
 // tandem/detail/process_pool/worker.hpp.
 #include "tandem/detail/process_pool/worker.hpp"
 
-#include <stdio_ext.h>   // __fpurge: a forked worker drops its parent's buffered output
-#include <unistd.h>      // write, dup2
+#include <stdio_ext.h>  // __fpurge: a forked worker drops its parent's buffered output
+#include <unistd.h>     // write, dup2
 
-#include <atomic>        // the area's flags
-#include <chrono>        // task start times
-#include <csignal>       // signal(SIGINT, SIG_IGN)
-#include <cstdio>        // std::setvbuf: line-buffered output
-#include <cstring>       // std::strncpy
-#include <exception>     // std::current_exception
-#include <optional>      // the resident set size, read only with max_memory_per_child
-#include <span>          // message views
-#include <string>        // failure descriptions
-#include <utility>       // std::move
-#include <vector>        // descriptors
+#include <atomic>     // the area's flags
+#include <chrono>     // task start times
+#include <csignal>    // signal(SIGINT, SIG_IGN)
+#include <cstdio>     // std::setvbuf: line-buffered output
+#include <cstring>    // std::strncpy
+#include <exception>  // std::current_exception
+#include <optional>   // the resident set size, read only with max_memory_per_child
+#include <span>       // message views
+#include <string>     // failure descriptions
+#include <utility>    // std::move
+#include <vector>     // descriptors
 
 #include "tandem/detail/launch/launcher.hpp"             // describe_exception, exit_child
-#include "tandem/detail/os/futex.hpp"                   // spin_until, cpu_relax, futex_wait
-#include "tandem/detail/os/throw_site.hpp"              // enable_throw_capture: remote tracebacks
-#include "tandem/detail/process_pool/crash_report.hpp"  // install_crash_handler
-#include "tandem/detail/process_pool/memory_limits.hpp" // limit_data_growth, ResidentSetSize, name_memory_limit
-#include "tandem/detail/os/shared_region.hpp"        // SharedRegion: the worker's area
-#include "tandem/detail/process_pool/spill.hpp"      // write_message, read_message
-#include "tandem/detail/process_pool/task_ring.hpp"  // WorkerArea, RingReader, RingWriter
-#include "tandem/detail/wire/fd_passing.hpp"         // kMaxPassedFds
-#include "tandem/detail/wire/remote_call.hpp"        // run_call, raised_outcome, CallOutcome
-#include "tandem/errors.hpp"                         // FrameError
+#include "tandem/detail/os/futex.hpp"                    // spin_until, cpu_relax, futex_wait
+#include "tandem/detail/os/shared_region.hpp"            // SharedRegion: the worker's area
+#include "tandem/detail/os/throw_site.hpp"               // enable_throw_capture: remote tracebacks
+#include "tandem/detail/process_pool/crash_report.hpp"   // install_crash_handler
+#include "tandem/detail/process_pool/memory_limits.hpp"  // limit_data_growth, ResidentSetSize, name_memory_limit
+#include "tandem/detail/process_pool/spill.hpp"          // write_message, read_message
+#include "tandem/detail/process_pool/task_ring.hpp"      // WorkerArea, RingReader, RingWriter
+#include "tandem/detail/wire/fd_passing.hpp"             // kMaxPassedFds
+#include "tandem/detail/wire/remote_call.hpp"            // run_call, raised_outcome, CallOutcome
+#include "tandem/errors.hpp"                             // FrameError
 
 namespace tandem::detail::process_pool {
 namespace {

@@ -6,8 +6,8 @@
 
 #include <algorithm>  // std::clamp
 #include <chrono>     // search time limit
-#include <cstdio>     // initializer failure report
 #include <cstdint>    // std::uint32_t wake bits, std::uintptr_t stack addresses
+#include <cstdio>     // initializer failure report
 #include <optional>   // a worker's Thread, made when it is spawned
 #include <string>     // worker names
 

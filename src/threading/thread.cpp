@@ -3,16 +3,16 @@
 // threading._after_fork.
 #include "tandem/threading/thread.hpp"
 
-#include <algorithm>   // std::find_if
-#include <climits>     // INT_MAX: wake every joiner
-#include <cstdio>      // the default excepthook writes to stderr
-#include <cstdlib>     // std::free for the demangled name
-#include <cxxabi.h>    // abi::__cxa_current_exception_type, abi::__cxa_demangle
-#include <mutex>       // the registry mutex
-#include <pthread.h>   // pthread_create, pthread_setname_np, pthread_atfork
-#include <string_view> // the OS name, a view of the name
-#include <typeinfo>    // std::type_info of the escaping exception
-#include <unistd.h>    // gettid
+#include <algorithm>    // std::find_if
+#include <climits>      // INT_MAX: wake every joiner
+#include <cstdio>       // the default excepthook writes to stderr
+#include <cstdlib>      // std::free for the demangled name
+#include <cxxabi.h>     // abi::__cxa_current_exception_type, abi::__cxa_demangle
+#include <mutex>        // the registry mutex
+#include <pthread.h>    // pthread_create, pthread_setname_np, pthread_atfork
+#include <string_view>  // the OS name, a view of the name
+#include <typeinfo>     // std::type_info of the escaping exception
+#include <unistd.h>     // gettid
 
 #include "tandem/threading/lock.hpp"  // detail::current_ident
 

@@ -3,13 +3,13 @@
 
 #include <sys/socket.h>  // sendmsg, recvmsg, CMSG_*
 
-#include <algorithm>     // std::min, std::max
-#include <cerrno>        // errno, EINTR
-#include <cstdint>       // std::uint32_t, the length prefix
-#include <cstring>       // std::memcpy
+#include <algorithm>  // std::min, std::max
+#include <cerrno>     // errno, EINTR
+#include <cstdint>    // std::uint32_t, the length prefix
+#include <cstring>    // std::memcpy
 
 #include "tandem/detail/os/system_error.hpp"  // throw_errno
-#include "tandem/errors.hpp"  // ValueError, EOFError, FrameError
+#include "tandem/errors.hpp"                  // ValueError, EOFError, FrameError
 
 namespace tandem::detail {
 namespace {

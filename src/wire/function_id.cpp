@@ -19,7 +19,7 @@
 #include <memory>     // std::unique_ptr while building a table
 #include <utility>    // std::move
 
-#include "tandem/detail/os/unique_fd.hpp"     // detail::UniqueFd for the digested file
+#include "tandem/detail/os/unique_fd.hpp"      // detail::UniqueFd for the digested file
 #include "tandem/detail/wire/entry_table.hpp"  // is_recorded_entry, has_entry_table
 #include "tandem/errors.hpp"                   // ProcessError, FrameError
 

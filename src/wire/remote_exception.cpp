@@ -11,8 +11,8 @@
 #include <utility>        // std::move
 
 #include "tandem/detail/os/throw_site.hpp"  // throw_site_stack: where a task's exception was thrown
-#include "tandem/errors.hpp"         // tandem's errors, RemoteError, RemoteTraceback
-#include "tandem/serialization.hpp"  // the declarations
+#include "tandem/errors.hpp"                // tandem's errors, RemoteError, RemoteTraceback
+#include "tandem/serialization.hpp"         // the declarations
 
 namespace tandem {
 

@@ -7,12 +7,12 @@
 #include <sys/socket.h>  // socketpair
 #include <unistd.h>      // pause
 
-#include <chrono>  // the one-second bound
-#include <cstdlib> // std::exit
-#include <vector>  // the children's pidfds
+#include <chrono>   // the one-second bound
+#include <cstdlib>  // std::exit
+#include <vector>   // the children's pidfds
 
-#include "tandem/detail/wire/fd_passing.hpp"        // send_with_fds, receive_with_fds
-#include "tandem/detail/os/unique_fd.hpp"         // detail::UniqueFd
+#include "tandem/detail/os/unique_fd.hpp"      // detail::UniqueFd
+#include "tandem/detail/wire/fd_passing.hpp"   // send_with_fds, receive_with_fds
 #include "tandem/multiprocessing/process.hpp"  // Process, ForkProcess
 
 namespace {

@@ -10,17 +10,17 @@
 #include <unistd.h>      // pause
 
 #include <algorithm>  // std::max
-#include <chrono>  // the one-second bound
-#include <csignal> // SIGINT, SIGTERM, SIGKILL
-#include <cstdlib> // std::_Exit
-#include <vector>  // the workers' pidfds
+#include <chrono>     // the one-second bound
+#include <csignal>    // SIGINT, SIGTERM, SIGKILL
+#include <cstdlib>    // std::_Exit
+#include <vector>     // the workers' pidfds
 
-#include "tandem/detail/os/pidfd.hpp"               // pidfd_open, pidfd_send_signal
-#include "tandem/detail/wire/fd_passing.hpp"        // send_with_fds, receive_with_fds
-#include "tandem/detail/os/unique_fd.hpp"         // UniqueFd
-#include "tandem/multiprocessing/process.hpp"  // ForkProcess
+#include "tandem/detail/os/pidfd.hpp"              // pidfd_open, pidfd_send_signal
+#include "tandem/detail/os/unique_fd.hpp"          // UniqueFd
+#include "tandem/detail/wire/fd_passing.hpp"       // send_with_fds, receive_with_fds
+#include "tandem/multiprocessing/process.hpp"      // ForkProcess
 #include "tandem/multiprocessing/synchronize.hpp"  // Semaphore: the tasks say they run
-#include "tandem/process_pool_executor.hpp"    // ProcessPoolExecutor
+#include "tandem/process_pool_executor.hpp"        // ProcessPoolExecutor
 
 namespace {
 

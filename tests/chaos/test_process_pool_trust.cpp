@@ -14,11 +14,11 @@
 
 #include <algorithm>  // std::find
 #include <chrono>     // bounds
+#include <csignal>    // raise(SIGKILL) after forging a crash record
 #include <cstddef>    // std::byte
 #include <cstdint>    // forged ids
 #include <cstdio>     // std::snprintf
 #include <cstdlib>    // std::_Exit
-#include <csignal>    // raise(SIGKILL) after forging a crash record
 #include <cstring>    // std::memcpy, std::memset
 #include <set>        // distinct worker pids
 #include <string>     // messages
@@ -244,7 +244,7 @@ protected:
     }
 };
 
-// tandem (issue 8): every pool memfd a task can reach (its region, spill buffers both ways) is
+// tandem: every pool memfd a task can reach (its region, spill buffers both ways) is
 // sealed: ftruncate fails with EPERM, so the parent, which maps them too, never takes a SIGBUS;
 // the task itself runs on, and so does the pool.
 TEST_P(TrustTest, TruncatingPoolMemoryCannotHurtTheParent) {
@@ -260,7 +260,7 @@ TEST_P(TrustTest, TruncatingPoolMemoryCannotHurtTheParent) {
     EXPECT_EQ(pool.submit(size_of, std::vector<std::byte>(kLarge)).result(20s), kLarge);
 }
 
-// tandem (issue 8): a worker maps its own area and nothing of any other worker's (not even
+// tandem: a worker maps its own area and nothing of any other worker's (not even
 // under fork, where it starts as a copy of the parent): a task looking for another worker's
 // rings finds none, and the task the other worker runs meanwhile completes untouched. Nor does
 // it hold another worker's pidfd, the collector's epoll or another event fd than its own.
@@ -283,7 +283,7 @@ TEST_P(TrustTest, NoWorkerCanReachAnotherWorkersArea) {
     EXPECT_EQ(pool.submit(square, 4).result(20s), 16);
 }
 
-// tandem (issue 8): what a worker says about itself is checked: a current task it was not
+// tandem: what a worker says about itself is checked: a current task it was not
 // sent gets it killed, and only its own task fails (WorkerCrashed); a failed initializer
 // claimed after start-up breaks nothing; the innocent task on the other worker completes.
 TEST_P(TrustTest, AWorkerThatLiesAboutItselfFailsOnlyItsOwnTask) {
@@ -301,7 +301,7 @@ TEST_P(TrustTest, AWorkerThatLiesAboutItselfFailsOnlyItsOwnTask) {
     EXPECT_EQ(pool.submit(square, 5).result(20s), 25) << "the pool is not broken";
 }
 
-// tandem (issue 8): a task's timeout counts from when the parent knows it started: a start
+// tandem: a task's timeout counts from when the parent knows it started: a start
 // time forged into the past does not get the task killed before its time.
 TEST_P(TrustTest, AForgedStartTimeCannotBringTheDeadlineForward) {
     ProcessPoolExecutor pool(options(1));
@@ -309,7 +309,7 @@ TEST_P(TrustTest, AForgedStartTimeCannotBringTheDeadlineForward) {
     EXPECT_EQ(pool.submit_with({.timeout = 10s}, claim_an_early_start, 0).result(20s), 7);
 }
 
-// tandem (issue 8): the collector never waits on a worker's control socket. A live worker that
+// tandem: the collector never waits on a worker's control socket. A live worker that
 // sends half a message there is killed and its task fails with WorkerCrashed, at once; the other
 // worker is served meanwhile, the task queued behind the attacker runs again.
 TEST_P(TrustTest, HalfAMessageOnTheControlSocketDoesNotHangTheCollector) {
@@ -328,7 +328,7 @@ TEST_P(TrustTest, HalfAMessageOnTheControlSocketDoesNotHangTheCollector) {
     EXPECT_EQ(pool.submit(square, 3).result(20s), 9);
 }
 
-// tandem (issue 8): a reply whose memfd is not sealed (so could shrink under the parent's
+// tandem: a reply whose memfd is not sealed (so could shrink under the parent's
 // mapping) is refused: that task fails with FrameError, nothing else does.
 TEST_P(TrustTest, AnUnsealedMemfdReplyIsAFrameError) {
     ProcessPoolExecutor pool(options(1));
@@ -340,7 +340,7 @@ TEST_P(TrustTest, AnUnsealedMemfdReplyIsAFrameError) {
     EXPECT_EQ(pool.submit(square, 2).result(20s), 4);
 }
 
-// tandem (issue 12): a caller waiting in result() reads the reply rings itself, through the
+// tandem: a caller waiting in result() reads the reply rings itself, through the
 // same checked reader as the collector thread: a worker rewriting its ring while the caller
 // reads it (here while the caller runs round trips on the other worker, collecting each) is
 // killed and fails only its own task, with WorkerCrashed; every round trip completes, and the
@@ -378,7 +378,7 @@ int forge_a_crash_record(int) {
 }
 }  // namespace
 
-// tandem (issue 13): a crash record is read only after the death, copied once and bounded:
+// tandem: a crash record is read only after the death, copied once and bounded:
 // a forged one gives its own WorkerCrashed a short, harmless stack (offsets outside a module
 // are printed, never looked up), and the pool goes on.
 TEST_P(TrustTest, AForgedCrashRecordIsBoundedAndOnlyLookedUp) {

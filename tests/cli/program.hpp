@@ -4,14 +4,14 @@
 // temporary files, listening ports).
 #pragma once
 
-#include <dirent.h>      // /proc, folders
-#include <fcntl.h>       // O_CLOEXEC
-#include <poll.h>        // the output reader
-#include <signal.h>      // kill
-#include <spawn.h>       // posix_spawn
-#include <sys/prctl.h>   // PR_SET_CHILD_SUBREAPER
-#include <sys/wait.h>    // waitpid
-#include <unistd.h>      // pipe2, read, close, getpid
+#include <dirent.h>     // /proc, folders
+#include <fcntl.h>      // O_CLOEXEC
+#include <poll.h>       // the output reader
+#include <signal.h>     // kill
+#include <spawn.h>      // posix_spawn
+#include <sys/prctl.h>  // PR_SET_CHILD_SUBREAPER
+#include <sys/wait.h>   // waitpid
+#include <unistd.h>     // pipe2, read, close, getpid
 
 #include <chrono>      // limits
 #include <filesystem>  // leftovers in a folder

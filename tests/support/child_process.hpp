@@ -18,11 +18,11 @@
 #include <gtest/gtest.h>  // ADD_FAILURE
 
 #include <algorithm>  // std::max of the time left
-#include <chrono>   // bounds
-#include <csignal>  // SIGKILL
-#include <cstddef>  // std::size_t
-#include <string>   // a program's arguments and output
-#include <vector>   // its argument list
+#include <chrono>     // bounds
+#include <csignal>    // SIGKILL
+#include <cstddef>    // std::size_t
+#include <string>     // a program's arguments and output
+#include <vector>     // its argument list
 
 namespace tandem_test {
 

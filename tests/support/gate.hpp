@@ -11,11 +11,11 @@
 //     gate.open();
 #pragma once
 
-#include <chrono>   // timeouts
-#include <future>   // the promise behind the gate
-#include <memory>   // opener()
-#include <mutex>    // std::once_flag
-#include <thread>   // std::this_thread::yield
+#include <chrono>  // timeouts
+#include <future>  // the promise behind the gate
+#include <memory>  // opener()
+#include <mutex>   // std::once_flag
+#include <thread>  // std::this_thread::yield
 
 namespace tandem_test {
 

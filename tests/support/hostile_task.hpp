@@ -15,16 +15,16 @@
 #include <sys/ioctl.h>  // FIONREAD
 #include <unistd.h>     // readlink, write
 
-#include <chrono>    // bounds
-#include <cstddef>   // std::byte
-#include <cstdint>   // task ids
-#include <cstdio>    // std::sscanf, std::snprintf
-#include <cstring>   // std::memcpy
-#include <fstream>   // /proc/self/maps
-#include <span>      // payloads
-#include <string>    // names
-#include <thread>    // std::this_thread::yield
-#include <vector>    // mappings, descriptors
+#include <chrono>   // bounds
+#include <cstddef>  // std::byte
+#include <cstdint>  // task ids
+#include <cstdio>   // std::sscanf, std::snprintf
+#include <cstring>  // std::memcpy
+#include <fstream>  // /proc/self/maps
+#include <span>     // payloads
+#include <string>   // names
+#include <thread>   // std::this_thread::yield
+#include <vector>   // mappings, descriptors
 
 #include "tandem/detail/process_pool/task_ring.hpp"  // WorkerArea, SlotHeader, Carrier
 

@@ -17,15 +17,15 @@
 #include <string>   // arguments, paths
 #include <vector>   // wire bytes
 
-#include "tandem/detail/launch/launcher.hpp"      // ChildSetup
-#include "tandem/detail/wire/encoding.hpp"        // detail::encode
-#include "tandem/detail/wire/fd_passing.hpp"      // send_with_fds: the exact wire bytes
-#include "tandem/detail/wire/function_id.hpp"     // build_id
-#include "tandem/detail/wire/remote_call.hpp"     // encode_call
-#include "tandem/errors.hpp"                      // ProcessError
-#include "tandem/init.hpp"                        // tandem::init
-#include "tandem/multiprocessing/process.hpp"     // Process: is spawn available?
-#include "tandem/process_pool_executor.hpp"       // ProcessPoolExecutor
+#include "tandem/detail/launch/launcher.hpp"   // ChildSetup
+#include "tandem/detail/wire/encoding.hpp"     // detail::encode
+#include "tandem/detail/wire/fd_passing.hpp"   // send_with_fds: the exact wire bytes
+#include "tandem/detail/wire/function_id.hpp"  // build_id
+#include "tandem/detail/wire/remote_call.hpp"  // encode_call
+#include "tandem/errors.hpp"                   // ProcessError
+#include "tandem/init.hpp"                     // tandem::init
+#include "tandem/multiprocessing/process.hpp"  // Process: is spawn available?
+#include "tandem/process_pool_executor.hpp"    // ProcessPoolExecutor
 
 namespace {
 

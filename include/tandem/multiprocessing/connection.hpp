@@ -75,11 +75,11 @@
 #include <utility>           // std::pair
 #include <vector>            // received bytes, wait()'s result
 
-#include "tandem/detail/wire/encoding.hpp"   // detail::encode_into / decode, the codecs
-#include "tandem/detail/wire/frame.hpp"      // detail::kFrameHeaderSize
-#include "tandem/detail/os/futex.hpp"      // detail::Deadline, detail::deadline_after
-#include "tandem/detail/wire/handoff.hpp"    // detail::Handoff, so a Connection can be a Process argument
-#include "tandem/detail/os/unique_fd.hpp"  // detail::UniqueFd, the descriptor a Connection owns
+#include "tandem/detail/os/futex.hpp"       // detail::Deadline, detail::deadline_after
+#include "tandem/detail/os/unique_fd.hpp"   // detail::UniqueFd, the descriptor a Connection owns
+#include "tandem/detail/wire/encoding.hpp"  // detail::encode_into / decode, the codecs
+#include "tandem/detail/wire/frame.hpp"     // detail::kFrameHeaderSize
+#include "tandem/detail/wire/handoff.hpp"   // detail::Handoff, so a Connection can be a Process argument
 
 namespace tandem::multiprocessing {
 

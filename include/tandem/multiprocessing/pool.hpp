@@ -95,18 +95,18 @@
 #include <utility>      // std::forward, std::move
 #include <vector>       // chunks
 
-#include "tandem/detail/os/cpu_count.hpp"           // process_cpu_count: the default number of workers
-#include "tandem/detail/wire/function_id.hpp"         // FunctionId: which function a Pool chunk runs
-#include "tandem/detail/pool_api/pool_face.hpp"           // PoolFace: the API over either executor
-#include "tandem/detail/wire/remote_call.hpp"         // remote_pointer_t, as_function_pointer for Pool chunks
-#include "tandem/errors.hpp"                     // ValueError
-#include "tandem/future.hpp"                     // Future, what the executors return
-#include "tandem/initializer.hpp"                // Initializer, for both pools
+#include "tandem/detail/os/cpu_count.hpp"            // process_cpu_count: the default number of workers
+#include "tandem/detail/pool_api/pool_face.hpp"      // PoolFace: the API over either executor
+#include "tandem/detail/wire/function_id.hpp"        // FunctionId: which function a Pool chunk runs
+#include "tandem/detail/wire/remote_call.hpp"        // remote_pointer_t, as_function_pointer for Pool chunks
+#include "tandem/errors.hpp"                         // ValueError
+#include "tandem/future.hpp"                         // Future, what the executors return
+#include "tandem/initializer.hpp"                    // Initializer, for both pools
 #include "tandem/multiprocessing/async_result.hpp"   // AsyncResult, AsyncCallbacks: what apply_async() gives
+#include "tandem/multiprocessing/context.hpp"        // StartMethod, Context: Pool's start method
 #include "tandem/multiprocessing/imap_iterator.hpp"  // IMapIterator: what imap() gives
-#include "tandem/multiprocessing/context.hpp"    // StartMethod, Context: Pool's start method
-#include "tandem/process_pool_executor.hpp"      // ProcessPoolExecutor, under Pool
-#include "tandem/thread_pool_executor.hpp"       // ThreadPoolExecutor, under ThreadPool
+#include "tandem/process_pool_executor.hpp"          // ProcessPoolExecutor, under Pool
+#include "tandem/thread_pool_executor.hpp"           // ThreadPoolExecutor, under ThreadPool
 
 namespace tandem::detail {
 

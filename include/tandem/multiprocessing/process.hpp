@@ -87,11 +87,11 @@
 #include <utility>      // std::forward, std::move
 #include <vector>       // active_children
 
-#include "tandem/detail/launch/launcher.hpp"          // ProcessTarget, ChildSetup, become_child
-#include "tandem/detail/os/futex.hpp"                 // detail::Deadline, detail::deadline_after
-#include "tandem/detail/wire/remote_call.hpp"           // detail::RemoteCallable, FunctionPointerTraits, encode_call
-#include "tandem/errors.hpp"                       // ProcessError, RuntimeError, ValueError
-#include "tandem/multiprocessing/context.hpp"      // StartMethod, Context
+#include "tandem/detail/launch/launcher.hpp"   // ProcessTarget, ChildSetup, become_child
+#include "tandem/detail/os/futex.hpp"          // detail::Deadline, detail::deadline_after
+#include "tandem/detail/wire/remote_call.hpp"  // detail::RemoteCallable, FunctionPointerTraits, encode_call
+#include "tandem/errors.hpp"                   // ProcessError, RuntimeError, ValueError
+#include "tandem/multiprocessing/context.hpp"  // StartMethod, Context
 
 namespace tandem::detail {
 

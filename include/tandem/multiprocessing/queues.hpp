@@ -80,12 +80,12 @@
 #include <utility>      // std::move
 #include <vector>       // encoded frames
 
+#include "tandem/detail/os/futex.hpp"       // detail::Clock, detail::Deadline, detail::deadline_after
 #include "tandem/detail/wire/encoding.hpp"  // detail::encode_into / decode, the codecs
 #include "tandem/detail/wire/frame.hpp"     // detail::kFrameHeaderSize
-#include "tandem/detail/os/futex.hpp"     // detail::Clock, detail::Deadline, detail::deadline_after
 #include "tandem/detail/wire/handoff.hpp"   // detail::Handoff, so queues can be Process arguments
-#include "tandem/errors.hpp"           // Empty, Full, ValueError, FrameError, RuntimeError
-#include "tandem/serialization.hpp"    // tandem::Serializable
+#include "tandem/errors.hpp"                // Empty, Full, ValueError, FrameError, RuntimeError
+#include "tandem/serialization.hpp"         // tandem::Serializable
 
 namespace tandem::detail {
 

@@ -40,14 +40,14 @@
 // bad arguments, as Python.
 #pragma once
 
-#include <cstddef>    // std::byte, std::size_t, std::ptrdiff_t
-#include <cstdint>    // the segment's identity
-#include <cstring>    // std::memcpy for a handed-off name
-#include <optional>   // the optional name
-#include <span>       // buf(), the bytes of a handed-off name
-#include <string>     // names
+#include <cstddef>      // std::byte, std::size_t, std::ptrdiff_t
+#include <cstdint>      // the segment's identity
+#include <cstring>      // std::memcpy for a handed-off name
+#include <optional>     // the optional name
+#include <span>         // buf(), the bytes of a handed-off name
+#include <string>       // names
 #include <sys/types.h>  // pid_t
-#include <utility>    // std::move
+#include <utility>      // std::move
 
 #include "tandem/detail/wire/handoff.hpp"  // detail::Handoff, so a SharedMemory can be a Process argument
 

@@ -26,8 +26,8 @@
 //   Lock, or lock=False, which is RawValue/RawArray here).
 #pragma once
 
-#include "tandem/detail/wire/handoff.hpp"               // detail::Handoff, so these objects can be Process arguments
-#include "tandem/detail/os/shared_region.hpp"         // detail::SharedRegion, Placement, SharedObjectAccess
+#include "tandem/detail/os/shared_region.hpp"      // detail::SharedRegion, Placement, SharedObjectAccess
+#include "tandem/detail/wire/handoff.hpp"          // detail::Handoff, so these objects can be Process arguments
 #include "tandem/errors.hpp"                       // ValueError
 #include "tandem/multiprocessing/synchronize.hpp"  // RLock, the lock of Value and Array
 

@@ -63,9 +63,9 @@
 #pragma once
 
 #include "tandem/detail/os/futex.hpp"          // detail::Deadline, detail::deadline_after
-#include "tandem/detail/wire/handoff.hpp"        // detail::Handoff, so these objects can be Process arguments
 #include "tandem/detail/os/shared_region.hpp"  // detail::SharedRegion, the memory every object lives in
-#include "tandem/errors.hpp"                // FrameError for a malformed handoff
+#include "tandem/detail/wire/handoff.hpp"      // detail::Handoff, so these objects can be Process arguments
+#include "tandem/errors.hpp"                   // FrameError for a malformed handoff
 
 #include <chrono>      // timeouts
 #include <cstddef>     // std::size_t

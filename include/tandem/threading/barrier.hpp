@@ -22,10 +22,10 @@
 #include <functional>  // the action
 #include <optional>    // "no default timeout"
 
-#include "tandem/detail/os/futex.hpp"          // detail::Deadline, detail::deadline_after
-#include "tandem/errors.hpp"                // BrokenBarrierError, ValueError
-#include "tandem/threading/condition.hpp"   // Condition
-#include "tandem/threading/lock.hpp"        // Lock
+#include "tandem/detail/os/futex.hpp"      // detail::Deadline, detail::deadline_after
+#include "tandem/errors.hpp"               // BrokenBarrierError, ValueError
+#include "tandem/threading/condition.hpp"  // Condition
+#include "tandem/threading/lock.hpp"       // Lock
 
 namespace tandem::threading {
 

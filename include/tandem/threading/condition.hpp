@@ -25,8 +25,8 @@
 #include <cstddef>      // std::size_t waiter counts
 #include <type_traits>  // the predicate's result type
 
-#include "tandem/detail/os/futex.hpp"      // detail::Deadline, detail::deadline_after
-#include "tandem/errors.hpp"            // RuntimeError
+#include "tandem/detail/os/futex.hpp"  // detail::Deadline, detail::deadline_after
+#include "tandem/errors.hpp"           // RuntimeError
 #include "tandem/threading/lock.hpp"   // Lock, RLock
 
 namespace tandem::threading {

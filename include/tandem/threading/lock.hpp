@@ -21,13 +21,13 @@
 // when a thread actually has to sleep or wake a sleeper.
 #pragma once
 
-#include <atomic>   // the lock word and the RLock owner
-#include <chrono>   // timeouts
-#include <cstdint>  // std::uint32_t, std::uint64_t
+#include <atomic>     // the lock word and the RLock owner
+#include <chrono>     // timeouts
+#include <cstdint>    // std::uint32_t, std::uint64_t
 #include <pthread.h>  // pthread_self, the RLock owner's identity
 
 #include "tandem/detail/os/futex.hpp"  // detail::Deadline, detail::deadline_after
-#include "tandem/errors.hpp"        // RuntimeError, ValueError
+#include "tandem/errors.hpp"           // RuntimeError, ValueError
 
 namespace tandem::detail {
 /// Python's check for Lock.acquire and RLock.acquire: only -1 (forever) may be

@@ -53,9 +53,9 @@
 #include <type_traits>         // checks on T
 #include <utility>             // std::forward, std::move
 
-#include "tandem/detail/os/futex.hpp"       // detail::Clock, detail::Deadline, detail::deadline_after
+#include "tandem/detail/os/futex.hpp"               // detail::Clock, detail::Deadline, detail::deadline_after
 #include "tandem/detail/threading/queue_store.hpp"  // the FIFO, LIFO and heap stores
-#include "tandem/errors.hpp"             // Empty, Full, ShutDown, ValueError
+#include "tandem/errors.hpp"                        // Empty, Full, ShutDown, ValueError
 
 namespace tandem::threading {
 

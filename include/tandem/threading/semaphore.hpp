@@ -24,7 +24,7 @@
 #include <cstdint>  // std::uint32_t
 
 #include "tandem/detail/os/futex.hpp"  // detail::Deadline, detail::deadline_after
-#include "tandem/errors.hpp"        // ValueError
+#include "tandem/errors.hpp"           // ValueError
 
 namespace tandem::threading {
 

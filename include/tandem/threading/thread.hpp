@@ -57,7 +57,7 @@
 #include <vector>       // enumerate()
 
 #include "tandem/detail/os/futex.hpp"  // detail::Deadline, detail::deadline_after
-#include "tandem/errors.hpp"        // RuntimeError
+#include "tandem/errors.hpp"           // RuntimeError
 
 namespace tandem::detail {
 

@@ -6,15 +6,15 @@
 // taken more than a period late, is a missed deadline (an audible glitch).
 #include <fmt/core.h>  // fmt::format
 
-#include <array>    // blocks
-#include <atomic>   // stop flags
-#include <cmath>    // std::sin
-#include <deque>    // the mutex-guarded queue
-#include <memory>   // the load threads
-#include <mutex>    // the mutex-guarded queue
-#include <numbers>  // std::numbers::pi
+#include <array>      // blocks
+#include <atomic>     // stop flags
+#include <cmath>      // std::sin
+#include <deque>      // the mutex-guarded queue
+#include <memory>     // the load threads
+#include <mutex>      // the mutex-guarded queue
+#include <numbers>    // std::numbers::pi
 #include <pthread.h>  // pthread_setschedparam: a real-time callback
-#include <thread>   // sleep_until: the audio clock
+#include <thread>     // sleep_until: the audio clock
 
 #include "kernels.hpp"                  // count_primes: the load
 #include "spsc_ring.hpp"                // SpscRing

@@ -12,12 +12,12 @@
 #include <string>   // names
 #include <vector>   // futures
 
-#include "../python_runner.hpp"               // PythonRunner, add_python_modes
-#include "optional_gil.hpp"                   // OptionalGil
-#include "tandem/interpreter_lock.hpp"        // InterpreterLock
-#include "tandem/process_pool_executor.hpp"   // ProcessPoolExecutor
-#include "tandem/thread_pool_executor.hpp"    // ThreadPoolExecutor
-#include "workload.hpp"                       // BenchContext, time_in_rounds, expect_same_work
+#include "../python_runner.hpp"              // PythonRunner, add_python_modes
+#include "optional_gil.hpp"                  // OptionalGil
+#include "tandem/interpreter_lock.hpp"       // InterpreterLock
+#include "tandem/process_pool_executor.hpp"  // ProcessPoolExecutor
+#include "tandem/thread_pool_executor.hpp"   // ThreadPoolExecutor
+#include "workload.hpp"                      // BenchContext, time_in_rounds, expect_same_work
 
 namespace tandem::cli {
 

@@ -18,14 +18,14 @@
 // in result().
 #pragma once
 
-#include <atomic>      // state word, reference count, listeners
-#include <cstdint>     // std::uint32_t
-#include <exception>   // std::exception_ptr
-#include <functional>  // callbacks
-#include <optional>    // the stored value
-#include <type_traits> // std::is_convertible_v
-#include <utility>     // std::move, std::exchange
-#include <vector>      // callback lists
+#include <atomic>       // state word, reference count, listeners
+#include <cstdint>      // std::uint32_t
+#include <exception>    // std::exception_ptr
+#include <functional>   // callbacks
+#include <optional>     // the stored value
+#include <type_traits>  // std::is_convertible_v
+#include <utility>      // std::move, std::exchange
+#include <vector>       // callback lists
 
 #include "tandem/detail/os/futex.hpp"
 

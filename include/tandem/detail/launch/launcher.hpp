@@ -50,7 +50,7 @@
 #include <string>     // names, messages
 #include <vector>     // identities, arguments
 
-#include "tandem/detail/os/unique_fd.hpp"    // UniqueFd for pidfds and sockets
+#include "tandem/detail/os/unique_fd.hpp"  // UniqueFd for pidfds and sockets
 #include "tandem/detail/wire/handoff.hpp"  // HandoffWriter for encoded targets
 
 namespace tandem::detail {

@@ -91,20 +91,11 @@ std::vector<std::byte> encode_chunk(FunctionId function, const std::vector<Input
 /// decode, and whatever the task throws, come back as a raised outcome.
 CallOutcome run_task(std::span<const std::byte> call) noexcept;
 
-/// Completes a Future<R>'s state from a reply (a Deliver).
+/// Completes a Future<R>'s state from a reply (a Deliver): as the process
+/// pool does.
 template <class R>
 void deliver_result(FutureStateBase& base, CallOutcome& outcome) noexcept {
-    auto& state = static_cast<FutureState<R>&>(base);
-    try {
-        if constexpr (std::is_void_v<R>) {
-            take_result<void>(outcome);
-            state.try_set_result();
-        } else {
-            state.try_set_result(take_result<R>(outcome));
-        }
-    } catch (...) {
-        state.try_set_exception(std::current_exception());
-    }
+    process_pool::deliver<R>(base, outcome.raised, outcome.payload);
 }
 
 /// Completes a map chunk's Future<ChunkResult<R>> from the reply of

@@ -15,10 +15,10 @@
 
 #include <time.h>  // timespec
 
-#include <atomic>     // the words we sleep on
-#include <chrono>     // deadlines
-#include <cstdint>    // std::uint32_t
-#include <optional>   // "no deadline"
+#include <atomic>    // the words we sleep on
+#include <chrono>    // deadlines
+#include <cstdint>   // std::uint32_t
+#include <optional>  // "no deadline"
 
 #include <sched.h>  // sched_yield
 

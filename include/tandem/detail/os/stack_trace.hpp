@@ -16,10 +16,10 @@
 //     std::string text = symbolize({pcs, count});  // "#0 parse(...) at parse.cpp:12\n#1 ..."
 #pragma once
 
-#include <cstddef>  // std::size_t
-#include <cstdint>  // std::uint64_t offsets
-#include <span>     // frames
-#include <string>   // module paths, the text
+#include <cstddef>      // std::size_t
+#include <cstdint>      // std::uint64_t offsets
+#include <span>         // frames
+#include <string>       // module paths, the text
 #include <string_view>  // the outermost frame kept
 
 namespace tandem::detail {

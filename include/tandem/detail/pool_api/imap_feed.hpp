@@ -29,10 +29,10 @@
 #include <utility>             // std::move
 #include <vector>              // chunk results
 
-#include "tandem/detail/os/futex.hpp"              // Deadline
-#include "tandem/detail/pool_api/pool_core.hpp"    // PoolCore, Drainable, track
-#include "tandem/errors.hpp"                       // TimeoutError, CancelledError
-#include "tandem/future.hpp"                       // Future<std::vector<R>>: one chunk
+#include "tandem/detail/os/futex.hpp"            // Deadline
+#include "tandem/detail/pool_api/pool_core.hpp"  // PoolCore, Drainable, track
+#include "tandem/errors.hpp"                     // TimeoutError, CancelledError
+#include "tandem/future.hpp"                     // Future<std::vector<R>>: one chunk
 
 namespace tandem::detail {
 

@@ -28,19 +28,19 @@
 // its own mutex; an imap's locks are described in imap_feed.hpp.
 #pragma once
 
-#include <algorithm>           // std::move of chunk results
-#include <chrono>              // timeouts
-#include <cstddef>             // std::size_t
-#include <exception>           // failures carried to callbacks
-#include <functional>          // std::function, std::invoke
-#include <iterator>            // std::back_inserter
-#include <memory>              // shared state between the pool, its results and callbacks
-#include <mutex>               // MapJob's lock, the core's
-#include <optional>            // chunksize, timeouts
-#include <ranges>              // inputs of map and imap
-#include <type_traits>         // result types, sized inputs
-#include <utility>             // std::move, std::forward
-#include <vector>              // chunks and map results
+#include <algorithm>    // std::move of chunk results
+#include <chrono>       // timeouts
+#include <cstddef>      // std::size_t
+#include <exception>    // failures carried to callbacks
+#include <functional>   // std::function, std::invoke
+#include <iterator>     // std::back_inserter
+#include <memory>       // shared state between the pool, its results and callbacks
+#include <mutex>        // MapJob's lock, the core's
+#include <optional>     // chunksize, timeouts
+#include <ranges>       // inputs of map and imap
+#include <type_traits>  // result types, sized inputs
+#include <utility>      // std::move, std::forward
+#include <vector>       // chunks and map results
 
 #include "tandem/detail/future/future_state.hpp"     // FutureState<T>::value() for moving results out
 #include "tandem/detail/pool_api/imap_feed.hpp"      // IMapFeed: what imap() starts

@@ -29,8 +29,8 @@
 #include <memory>   // received descriptors, shared by copies
 #include <vector>   // initializer bytes and descriptors
 
-#include "tandem/detail/wire/handoff.hpp"    // HandoffWriter / HandoffReader, Handoff<T>
 #include "tandem/detail/os/unique_fd.hpp"  // UniqueFd for received descriptors
+#include "tandem/detail/wire/handoff.hpp"  // HandoffWriter / HandoffReader, Handoff<T>
 
 namespace tandem::detail::process_pool {
 

@@ -17,8 +17,8 @@
 #include <type_traits>  // std::invoke_result_t
 #include <utility>      // std::move
 
-#include "tandem/detail/future/future_state.hpp"            // FutureState: what a Task completes
-#include "tandem/detail/thread_pool/task_allocator.hpp"     // allocate_task, deallocate_task
+#include "tandem/detail/future/future_state.hpp"         // FutureState: what a Task completes
+#include "tandem/detail/thread_pool/task_allocator.hpp"  // allocate_task, deallocate_task
 
 namespace tandem::detail {
 

@@ -43,13 +43,13 @@
 #include <cstdlib>      // std::free for the demangled name, std::abort
 #include <cstring>      // std::memcpy
 #include <cxxabi.h>     // abi::__cxa_demangle for type names in messages
-#include <sys/mman.h>   // madvise: huge pages for large buffers
 #include <functional>   // std::reference_wrapper (rejected: it is a pointer)
 #include <memory>       // std::unique_ptr for the demangled name
 #include <optional>     // the archive of an encode/decode call, made on first use
 #include <ranges>       // contiguous ranges, views
 #include <span>         // byte views
 #include <string>       // messages
+#include <sys/mman.h>   // madvise: huge pages for large buffers
 #include <tuple>        // tuples of arguments
 #include <type_traits>  // codec selection
 #include <typeinfo>     // typeid for type names
@@ -57,26 +57,26 @@
 #include <variant>      // std::variant is not sent as raw bytes
 #include <vector>       // the output buffer
 
-#include <cereal/cereal.hpp>                // archives, traits, size tags
-#include <cereal/types/array.hpp>           // std::array of non-raw elements
-#include <cereal/types/base_class.hpp>      // cereal::base_class for user hierarchies
-#include <cereal/types/bitset.hpp>          // std::bitset
-#include <cereal/types/chrono.hpp>          // durations and time points
-#include <cereal/types/complex.hpp>         // std::complex
-#include <cereal/types/deque.hpp>           // std::deque
-#include <cereal/types/forward_list.hpp>    // std::forward_list
-#include <cereal/types/list.hpp>            // std::list
-#include <cereal/types/map.hpp>             // std::map, std::multimap
-#include <cereal/types/memory.hpp>          // std::unique_ptr, std::shared_ptr
-#include <cereal/types/optional.hpp>        // std::optional
-#include <cereal/types/set.hpp>             // std::set, std::multiset
-#include <cereal/types/string.hpp>          // std::string inside containers
-#include <cereal/types/tuple.hpp>           // std::tuple inside containers
-#include <cereal/types/unordered_map.hpp>   // std::unordered_map
-#include <cereal/types/unordered_set.hpp>   // std::unordered_set
-#include <cereal/types/utility.hpp>         // std::pair inside containers
-#include <cereal/types/variant.hpp>         // std::variant
-#include <cereal/types/vector.hpp>          // std::vector of non-raw elements
+#include <cereal/cereal.hpp>               // archives, traits, size tags
+#include <cereal/types/array.hpp>          // std::array of non-raw elements
+#include <cereal/types/base_class.hpp>     // cereal::base_class for user hierarchies
+#include <cereal/types/bitset.hpp>         // std::bitset
+#include <cereal/types/chrono.hpp>         // durations and time points
+#include <cereal/types/complex.hpp>        // std::complex
+#include <cereal/types/deque.hpp>          // std::deque
+#include <cereal/types/forward_list.hpp>   // std::forward_list
+#include <cereal/types/list.hpp>           // std::list
+#include <cereal/types/map.hpp>            // std::map, std::multimap
+#include <cereal/types/memory.hpp>         // std::unique_ptr, std::shared_ptr
+#include <cereal/types/optional.hpp>       // std::optional
+#include <cereal/types/set.hpp>            // std::set, std::multiset
+#include <cereal/types/string.hpp>         // std::string inside containers
+#include <cereal/types/tuple.hpp>          // std::tuple inside containers
+#include <cereal/types/unordered_map.hpp>  // std::unordered_map
+#include <cereal/types/unordered_set.hpp>  // std::unordered_set
+#include <cereal/types/utility.hpp>        // std::pair inside containers
+#include <cereal/types/variant.hpp>        // std::variant
+#include <cereal/types/vector.hpp>         // std::vector of non-raw elements
 
 #include "tandem/detail/wire/decode_limits.hpp"  // container_cost, the allocation budget
 #include "tandem/errors.hpp"                     // FrameError, ValueError

@@ -36,7 +36,7 @@
 #include <vector>       // bytes and descriptors
 
 #include "tandem/detail/os/unique_fd.hpp"  // detail::UniqueFd
-#include "tandem/errors.hpp"            // FrameError
+#include "tandem/errors.hpp"               // FrameError
 
 namespace tandem::detail {
 

@@ -78,8 +78,8 @@
 #include "tandem/detail/wire/entry_table.hpp"  // record_entry: the compile-time entry records
 #include "tandem/detail/wire/function_id.hpp"  // FunctionId, function_id, sendable_function_id, resolve_*
 #include "tandem/detail/wire/handoff.hpp"      // HandoffWriter / HandoffReader, Handoff<T>, HandedOff
-#include "tandem/errors.hpp"              // FrameError, ProcessError
-#include "tandem/serialization.hpp"       // Serializable, encode_exception, rethrow_remote
+#include "tandem/errors.hpp"                   // FrameError, ProcessError
+#include "tandem/serialization.hpp"            // Serializable, encode_exception, rethrow_remote
 
 namespace tandem::detail {
 
@@ -557,13 +557,17 @@ CallOutcome run_call(HandoffReader& in);
 /// anything else as RemoteError). Throws FrameError if the payload does not
 /// decode as R (or is not empty for void).
 template <class R>
-R take_result(const CallOutcome& outcome) {
-    if (outcome.raised) rethrow_remote(outcome.payload);
+R take_result(bool raised, std::span<const std::byte> payload) {
+    if (raised) rethrow_remote(payload);
     if constexpr (std::is_void_v<R>) {
-        if (!outcome.payload.empty()) throw FrameError("call outcome: a void result carries bytes");
+        if (!payload.empty()) throw FrameError("call outcome: a void result carries bytes");
     } else {
-        return decode<R>(outcome.payload);
+        return decode<R>(payload);
     }
+}
+template <class R>
+R take_result(const CallOutcome& outcome) {
+    return take_result<R>(outcome.raised, outcome.payload);
 }
 
 }  // namespace tandem::detail

@@ -1,4 +1,4 @@
-// Internal: a thread that waits for a future collects a process pool's
+// Private to the library: a thread that waits for a future collects a process pool's
 // replies meanwhile, instead of waiting for the pool's collector thread.
 //
 // On two cores a round trip through a collector thread is three hand-offs
@@ -9,7 +9,7 @@
 // WaitHelper (future_state.hpp), the pool's collect_while_waiting(): while it
 // waits for any future it collects that pool's replies (its own and other
 // callers'), through the same checked reader as the collector thread
-// (engine.hpp), for about 50 µs; then it sleeps until the future (or wait()'s
+// (engine_impl.hpp), for about 50 µs; then it sleeps until the future (or wait()'s
 // condition) wakes it, and the collector thread takes over.
 //
 // A thread that already has a helper (a ThreadPoolExecutor worker, which
@@ -22,12 +22,12 @@
 //     f.result();                        // ... and here reads its own reply
 #pragma once
 
-#include "tandem/detail/process_pool/engine.hpp"  // PoolEngine
+#include "engine_impl.hpp"  // EngineImpl
 
 namespace tandem::detail::process_pool {
 
 /// Makes the calling thread collect `engine`'s replies whenever it waits for
 /// a future, unless it already has another kind of wait helper.
-void collect_while_waiting_here(PoolEngine& engine);
+void collect_while_waiting_here(EngineImpl& engine);
 
 }  // namespace tandem::detail::process_pool
