@@ -159,34 +159,18 @@ TEST_P(StartedByAnotherProgram, RefusesToAct) {
 // Drops this (forked) process to nobody, in the child before exec.
 bool become_nobody() noexcept { return ::setgroups(0, nullptr) == 0 && ::setgid(kNobody) == 0 && ::setuid(kNobody) == 0; }
 
-// tandem: a worker does not act for a parent of another user (here root
-// driving a program that runs as nobody): its socket's creator must be its
-// own user.
-TEST(WorkerVariable, ParentOfAnotherUserIsRefused) {
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root, to start the program as another user";
-    auto [ours, theirs] = socket_pair();
-    ours.reset();  // a program that took the marker finds end of file, not a hang
-    const int socket = theirs.get();
-    const std::string marker = "TANDEM_WORKER=spawn:3:" + std::to_string(::getpid());
-    const auto run = run_program({kProbe}, {marker}, [socket] {
-        return ::dup2(socket, 3) == 3 && become_nobody();
-    });
-    EXPECT_EQ(run.code, tandem::detail::kRefusedWorkerStatus) << run.output;
-    EXPECT_NE(run.output.find("its parent runs as user 0, not as 65534"), std::string::npos) << run.output;
-}
-
-// --- elevated privileges -------------------------------------------------------------------
-
-// A set-user-ID copy of the probe, owned by root, in a directory nobody can enter.
-class SetuidProbe {
+// A copy of the probe, owned by root, in a directory anyone may enter (the
+// build directory may be under /root, which nobody cannot); set-user-ID if
+// asked.
+class ProbeCopy {
 public:
-    SetuidProbe() {
+    explicit ProbeCopy(bool set_user_id) {
         fs::permissions(directory_.path(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                                                fs::perms::others_read | fs::perms::others_exec);
         path_ = (directory_.path() / "trust_probe").string();
         fs::copy_file(kProbe, path_);
-        if (::chown(path_.c_str(), 0, 0) != 0 || ::chmod(path_.c_str(), 04755) != 0) {
-            throw std::runtime_error("chown/chmod of the set-user-ID copy");
+        if (::chown(path_.c_str(), 0, 0) != 0 || ::chmod(path_.c_str(), set_user_id ? 04755 : 0755) != 0) {
+            throw std::runtime_error("chown/chmod of the probe's copy");
         }
     }
     const std::string& path() const { return path_; }
@@ -196,13 +180,32 @@ private:
     std::string path_;
 };
 
+// tandem: a worker does not act for a parent of another user (here root
+// driving a program that runs as nobody): its socket's creator must be its
+// own user.
+TEST(WorkerVariable, ParentOfAnotherUserIsRefused) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root, to start the program as another user";
+    auto [ours, theirs] = socket_pair();
+    ours.reset();  // a program that took the marker finds end of file, not a hang
+    const int socket = theirs.get();
+    const std::string marker = "TANDEM_WORKER=spawn:3:" + std::to_string(::getpid());
+    const ProbeCopy probe(false);
+    const auto run = run_program({probe.path()}, {marker}, [socket] {
+        return ::dup2(socket, 3) == 3 && become_nobody();
+    });
+    EXPECT_EQ(run.code, tandem::detail::kRefusedWorkerStatus) << run.output;
+    EXPECT_NE(run.output.find("its parent runs as user 0, not as 65534"), std::string::npos) << run.output;
+}
+
+// --- elevated privileges -------------------------------------------------------------------
+
 // tandem: in a program whose real and effective users differ (set-user-ID
 // root, run by nobody: the kernel sets AT_SECURE), TANDEM_WORKER is ignored
 // and removed, main() runs, and spawn is refused with a reason (a copy it
 // executed could not tell a real worker from a forged one).
 TEST(WorkerVariable, SetuidProgramIgnoresIt) {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root, to make a set-user-ID copy owned by root and run it as nobody";
-    const SetuidProbe probe;
+    const ProbeCopy probe(true);
     auto [ours, theirs] = socket_pair();
     // A program that took the marker would find its socket at end of file
     // and exit 1 without running main().

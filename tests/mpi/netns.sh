@@ -50,6 +50,11 @@ done
 if ! error=$(ip netns add "$hub" 2>&1); then
   skip "the environment forbids network namespaces: ip netns add: $error"
 fi
+# Entering one needs a mount namespace with / as a mount point (not so in a
+# chroot, for one).
+if ! error=$(ip netns exec "$hub" true 2>&1); then
+  skip "the environment cannot enter a network namespace: ip netns exec: $error"
+fi
 set -e
 ip -n "$hub" link set lo up
 ip -n "$hub" link add br0 type bridge
