@@ -17,7 +17,7 @@ configs=("$@")
 jobs=$(nproc)
 
 # Sanitizer builds use -O1 -g1: line tables are all a report needs, and at
-# -O2 -g the ASan+UBSan build alone took half of CI's time.
+# -O2 -g the ASan+UBSan build was the largest part of CI's time.
 sanitizer=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG")
 # TSan runs the threading and pool tests: it leaves out the program, the
 # examples and the test programs about the wire format, launching and shared

@@ -59,7 +59,6 @@
 #include <memory>       // tasks, workers; enable_shared_from_this for callers that collect
 #include <mutex>        // guards the queue and the workers' bookkeeping
 #include <optional>     // options, the worker's Process
-#include <span>         // reply payloads
 #include <string>       // the reason a pool broke
 #include <thread>       // the collector
 #include <utility>      // std::pair

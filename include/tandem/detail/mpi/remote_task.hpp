@@ -29,7 +29,7 @@
 #include "tandem/detail/wire/handoff.hpp"         // HandoffWriter, HandedOff
 #include "tandem/detail/wire/remote_call.hpp"     // encode_call, run_call, take_result, CallOutcome
 #include "tandem/errors.hpp"                      // ValueError
-#include "tandem/process_pool_executor.hpp"       // process_pool::SubmitResult, run_map_chunk
+#include "tandem/process_pool_executor.hpp"       // process_pool::SubmitResult, run_map_chunk, deliver
 #include "tandem/serialization.hpp"               // decode_exception
 
 namespace tandem::detail::mpi {
