@@ -278,6 +278,36 @@ TEST(Future, MoveOnlyResult) {
     EXPECT_EQ(*owned, 4);
 }
 
+// Counts its copies (a large result that must not be copied twice).
+struct CopyCounter {
+    static inline std::atomic<int> copies{0};
+    std::vector<int> values;
+    explicit CopyCounter(std::vector<int> v) : values(std::move(v)) {}
+    CopyCounter(const CopyCounter& other) : values(other.values) { ++copies; }
+    CopyCounter(CopyCounter&&) noexcept = default;
+    CopyCounter& operator=(const CopyCounter&) = delete;
+};
+
+// tandem: result() on a temporary moves the value out when no other handle can see it
+// (as std::future::get does), and copies it while another copy of the Future, a callback
+// or another thread may still read it.
+TEST(Future, ResultOfATemporaryMovesTheValueOutWhenNothingElseCanSeeIt) {
+    CopyCounter::copies = 0;
+    auto alone = Future<CopyCounter>::create();
+    alone.set_result(CopyCounter({1, 2, 3}));
+    const CopyCounter moved = std::move(alone).result();
+    EXPECT_EQ(moved.values, (std::vector<int>{1, 2, 3}));
+    EXPECT_EQ(CopyCounter::copies.load(), 0);
+
+    auto shared = Future<CopyCounter>::create();
+    const Future<CopyCounter> other = shared;
+    shared.set_result(CopyCounter({4, 5}));
+    const CopyCounter copied = std::move(shared).result();
+    EXPECT_EQ(CopyCounter::copies.load(), 1);
+    EXPECT_EQ(copied.values, (std::vector<int>{4, 5}));
+    EXPECT_EQ(other.result().values, (std::vector<int>{4, 5}));  // still there for the other handle
+}
+
 // Copies share one state, like references to one Python object.
 TEST(Future, CopiesShareState) {
     auto a = Future<int>::create();

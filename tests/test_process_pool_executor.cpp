@@ -93,6 +93,25 @@ int scribble_over_reply_ring(int) {
     return 0;
 }
 
+// A path where no file is (for crash_once's marker); empty if none could be found.
+std::string unused_marker_path() {
+    char path[] = "/tmp/tandem-pool-retry-XXXXXX";
+    const int fd = ::mkstemp(path);
+    if (fd < 0) return {};
+    ::close(fd);
+    ::unlink(path);
+    return path;
+}
+
+// As crash_once, with a large argument (written straight into the worker's shared
+// buffer): its checksum once it survives.
+std::uint64_t crash_once_then_sum(std::string marker, std::vector<std::byte> data) {
+    crash_once(std::move(marker));
+    std::uint64_t sum = 0;
+    for (std::size_t i = 0; i < data.size(); ++i) sum += static_cast<std::uint64_t>(data[i]) * (i % 7 + 1);
+    return sum;
+}
+
 // Blocks its worker until the test sets `release` (bounded).
 int hold_until(tandem::multiprocessing::Event release) {
     return release.wait(std::chrono::seconds(20)) ? static_cast<int>(::getpid()) : -1;
@@ -406,22 +425,52 @@ TEST_P(ProcessPoolTest, TasksBehindACrashAreRequeued) {
 
 // tandem: max_retries runs a crashed task again on a fresh worker.
 TEST_P(ProcessPoolTest, MaxRetriesRunsACrashedTaskAgain) {
-    char path[] = "/tmp/tandem-pool-retry-XXXXXX";
-    const int fd = ::mkstemp(path);
-    ASSERT_GE(fd, 0);
-    ::close(fd);
-    ::unlink(path);
+    const std::string path = unused_marker_path();
+    ASSERT_FALSE(path.empty());
     {
         ProcessPoolExecutor pool({.max_workers = 1, .start_method = GetParam(), .max_retries = 1});
-        EXPECT_EQ(pool.submit(crash_once, std::string(path)).result(20s), 42);
+        EXPECT_EQ(pool.submit(crash_once, path).result(20s), 42);
     }
-    ::unlink(path);
+    ::unlink(path.c_str());
     {
         ProcessPoolExecutor pool(options(1));
-        auto f = pool.submit_with({.max_retries = 0}, crash_once, std::string(path));
+        auto f = pool.submit_with({.max_retries = 0}, crash_once, path);
         EXPECT_THROW(f.result(20s), tandem::WorkerCrashed);
     }
-    ::unlink(path);
+    ::unlink(path.c_str());
+}
+
+// tandem: a large call is written once, straight into its worker's shared buffer; the
+// buffer stays the call's until the call's reply comes, so when the worker dies the call
+// still runs again (max_retries) and the calls queued behind it run elsewhere, each with
+// its own bytes, though later calls were written meanwhile.
+TEST_P(ProcessPoolTest, LargeCallsRunAgainWithTheirOwnBytesAfterTheirWorkerDies) {
+    const std::string path = unused_marker_path();
+    ASSERT_FALSE(path.empty());
+    const auto data = [](unsigned seed) {
+        std::vector<std::byte> bytes((std::size_t{1} << 20) + seed);
+        for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::byte>((i * 13 + seed) % 251);
+        return bytes;
+    };
+    const auto local_sum = [](const std::vector<std::byte>& bytes) {
+        std::uint64_t sum = 0;
+        for (std::size_t i = 0; i < bytes.size(); ++i) sum += static_cast<std::uint64_t>(bytes[i]) * (i % 7 + 1);
+        return sum;
+    };
+    const std::string other_marker = path + "-never";
+    ASSERT_EQ(::close(::open(other_marker.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600)), 0);  // never crashes
+    {
+        ProcessPoolExecutor pool({.max_workers = 1, .start_method = GetParam(), .max_retries = 1});
+        const auto first = data(1), second = data(2), third = data(3);
+        auto crashing = pool.submit(crash_once_then_sum, path, first);
+        auto behind = pool.submit(crash_once_then_sum, other_marker, second);
+        auto later = pool.submit(crash_once_then_sum, other_marker, third);
+        EXPECT_EQ(crashing.result(20s), local_sum(first));
+        EXPECT_EQ(behind.result(20s), local_sum(second));
+        EXPECT_EQ(later.result(20s), local_sum(third));
+    }
+    ::unlink(path.c_str());
+    ::unlink(other_marker.c_str());
 }
 
 // tandem: a task past its timeout is killed with its worker and raises TimeoutError; others are untouched.
@@ -792,8 +841,10 @@ int call_the_thrower(int value) { return throw_from_deep_inside(value) + 1; }
 
 [[gnu::noinline]] int write_to_bad_address(int value) {
     std::fprintf(stderr, "about to fault with %d\n", value);
-    // Neither null nor misaligned (UBSan would catch those first): an unmapped page near zero.
-    *reinterpret_cast<volatile int*>(std::uintptr_t{64}) = value;
+    // Neither null nor misaligned (UBSan would catch those first): an unmapped page near zero,
+    // read from a volatile so that the compiler does not warn about the write it sees coming.
+    const volatile std::uintptr_t bad_address = 64;
+    *reinterpret_cast<volatile int*>(bad_address) = value;
     return value;
 }
 }  // namespace

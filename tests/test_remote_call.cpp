@@ -54,12 +54,16 @@ extern char** environ;  // the child's environment is this one plus its socket
 namespace tandem::test_remote_call {
 
 using detail::CallOutcome;
+using detail::current_result_place;
 using detail::encode_call;
 using detail::HandoffReader;
 using detail::HandoffWriter;
+using detail::placeable_call_v;
+using detail::PlacedCall;
 using detail::RemoteCallable;
 using detail::RemoteInvocable;
 using detail::remote_result_t;
+using detail::ResultPlace;
 using detail::run_call;
 using detail::take_result;
 using detail::UniqueFd;
@@ -457,6 +461,52 @@ TEST(RemoteCall, SpanParametersAreReadInPlaceInTheMessage) {
     EXPECT_DOUBLE_EQ(sum, 7.0);
     EXPECT_TRUE(inside);
     EXPECT_DOUBLE_EQ(std::get<0>(call_here<std::tuple<double, bool>>(&sum_inside, std::vector<double>{}, 0, 0)), 0.0);
+}
+
+// A ResultPlace over a buffer of the test's, as a pool worker's reply buffer is.
+class BufferPlace final : public ResultPlace {
+public:
+    std::byte* reserve(std::size_t size) noexcept override {
+        if (size < 16 || !buffer.empty()) return nullptr;  // a small result: the ordinary way
+        buffer.resize(size);
+        return buffer.data();
+    }
+    Bytes buffer;
+};
+
+// tandem: a call of raw values and ranges can be sized first and written in place
+// (a process pool writes a large one straight into shared memory): the same bytes as
+// encode_call, and it runs the same. Others (cereal types, handed-off objects) cannot.
+TEST(RemoteCall, APlacedCallWritesTheBytesEncodeCallWrites) {
+    const std::vector<double> values{1.5, 2.5, 3.0};
+    static_assert(placeable_call_v<decltype(&scaled), std::vector<double>, double>);
+    static_assert(placeable_call_v<decltype(&sum_inside), std::vector<double>, int, int>);
+    static_assert(!placeable_call_v<decltype(&count_words), std::vector<std::string>>);
+    static_assert(!placeable_call_v<decltype(&write_to), PipeEnd, std::string>);
+    const PlacedCall placed(&scaled, values, 2.0);
+    Bytes written(placed.size());
+    placed.write(written.data());
+    EXPECT_EQ(written, encoded(&scaled, values, 2.0));
+    EXPECT_EQ(take_result<std::vector<double>>(run_bytes(written)), (std::vector<double>{3.0, 5.0, 6.0}));
+}
+
+// tandem: inside a pool worker a large result of raw values or ranges is encoded straight
+// into the place the worker offers (its reply buffer); a small one, or any result when no
+// place is offered, travels in the outcome as before. Both decode the same.
+TEST(RemoteCall, ALargeResultIsWrittenWhereTheWorkerOffers) {
+    BufferPlace place;
+    current_result_place() = &place;
+    const CallOutcome large = run_bytes(encoded(&scaled, std::vector<double>{1.0, 2.0, 3.0}, 2.0));
+    const CallOutcome small = run_bytes(encoded(&add, 1, 2));
+    current_result_place() = nullptr;
+    EXPECT_TRUE(large.payload.empty());
+    ASSERT_EQ(large.placed, place.buffer.size());
+    EXPECT_EQ(take_result<std::vector<double>>(false, place.buffer), (std::vector<double>{2.0, 4.0, 6.0}));
+    EXPECT_EQ(small.placed, 0u);
+    EXPECT_EQ(take_result<int>(small), 3);
+    const CallOutcome unplaced = run_bytes(encoded(&scaled, std::vector<double>{1.0}, 3.0));
+    EXPECT_EQ(unplaced.placed, 0u);
+    EXPECT_EQ(take_result<std::vector<double>>(unplaced), std::vector<double>{3.0});
 }
 
 // tandem promise: a truncated call is a FrameError at every length, never a crash.

@@ -98,7 +98,9 @@ public:
         return get(detail::deadline_after(timeout));
     }
     /// On a temporary (`pool.submit(f).result()`), returns the value itself:
-    /// copied, or moved out when T is move-only.
+    /// moved out when this Future is the state's only handle (no copy, no
+    /// callback or waiter can see it any more) or T is move-only, else
+    /// copied. A large result then costs no second buffer.
     T result() && { return take(std::nullopt); }
     template <class Rep, class Period>
     T result(std::chrono::duration<Rep, Period> timeout) && {
@@ -179,11 +181,10 @@ private:
     T take(detail::Deadline deadline) {
         wait_settled(deadline);
         if (auto error = state_->stored_exception()) std::rethrow_exception(error);
-        if constexpr (std::is_void_v<T>) {
-            return;
-        } else if constexpr (std::is_copy_constructible_v<T>) {
-            return state_->value();
-        } else {
+        if constexpr (!std::is_void_v<T>) {
+            if constexpr (std::is_copy_constructible_v<T>) {
+                if (!state_->sole_owner()) return state_->value();
+            }
             return std::move(state_->value());
         }
     }

@@ -206,20 +206,32 @@ struct SubmitResult<F, true> {
     using type = std::decay_t<typename FunctionPointerTraits<remote_pointer_t<F>>::result>;
 };
 
-/// Completes a Future<R>'s state from a worker's reply (a Deliver).
+/// Completes a Future<R>'s state from a worker's reply. With `owner` (the
+/// caller's reference to the state), the reference goes with the value
+/// (empty on return if it did), so that the waiting result() can take the
+/// value without a copy.
 template <class R>
-void deliver(FutureStateBase& base, bool raised, std::span<const std::byte> payload) {
+void complete_from_reply(FutureStateBase& base, bool raised, std::span<const std::byte> payload,
+                         StatePtr<FutureStateBase>* owner = nullptr) {
     auto& state = static_cast<FutureState<R>&>(base);
     try {
         if constexpr (std::is_void_v<R>) {
             take_result<void>(raised, payload);
             state.try_set_result();
-        } else {
+        } else if (!owner) {
             state.try_set_result(take_result<R>(raised, payload));
+        } else if (state.try_set_result_and_release(take_result<R>(raised, payload))) {
+            owner->detach();
         }
     } catch (...) {
         state.try_set_exception(std::current_exception());
     }
+}
+
+/// A Deliver for result type R.
+template <class R>
+void deliver(StatePtr<FutureStateBase>& future, bool raised, std::span<const std::byte> payload) {
+    complete_from_reply<R>(*future, raised, payload, &future);
 }
 
 /// Completes `target` from the future of the task that runs on its behalf
@@ -394,13 +406,28 @@ private:
     static auto submit_to(detail::process_pool::PoolEngine& engine, const SubmitOptions& options, const F& fn,
                           const Args&... args) -> Future<typename detail::process_pool::SubmitResult<F>::type> {
         using R = typename detail::process_pool::SubmitResult<F>::type;
-        detail::HandoffWriter call;
-        detail::encode_call(call, fn, args...);
+        const detail::process_pool::TaskOptions task_options{options.timeout, options.max_retries};
         auto future = Future<R>::create();
         future.state()->retain();
-        engine.submit_encoded(detail::StatePtr<detail::FutureStateBase>::adopt(future.state()),
-                              &detail::process_pool::deliver<R>, std::move(call),
-                              detail::process_pool::TaskOptions{options.timeout, options.max_retries});
+        auto state = detail::StatePtr<detail::FutureStateBase>::adopt(future.state());
+        if constexpr (detail::placeable_call_v<F, Args...>) {
+            // A large call of raw values and ranges goes straight into a
+            // free worker's shared buffer: one copy of the argument.
+            using Placed = detail::PlacedCall<F, Args...>;
+            if (Placed::arguments_size(args...) >= detail::process_pool::kInPlaceCallBytes) {
+                const Placed placed(fn, args...);
+                const detail::process_pool::InPlaceCall call{
+                    placed.size(),
+                    [](const void* self, std::byte* out) noexcept { static_cast<const Placed*>(self)->write(out); },
+                    &placed};
+                if (engine.submit_in_place(state, &detail::process_pool::deliver<R>, call, task_options)) {
+                    return future;
+                }
+            }
+        }
+        detail::HandoffWriter call;
+        detail::encode_call(call, fn, args...);
+        engine.submit_encoded(std::move(state), &detail::process_pool::deliver<R>, std::move(call), task_options);
         return future;
     }
 
@@ -429,7 +456,7 @@ private:
             if (detail::process_pool::forward_failure(target, reply)) return;
             auto& [raised, payload, printed, warned] = reply.value();
             target.output = TaskOutput{std::move(printed), std::move(warned)};
-            detail::process_pool::deliver<R>(target, raised, payload);
+            detail::process_pool::complete_from_reply<R>(target, raised, payload);
         });
         return out;
     }

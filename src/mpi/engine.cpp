@@ -231,7 +231,7 @@ bool Engine::receive_replies() {
         --in_flight_;
         // The rank has the call, so its send is complete; this frees the request.
         MPI_Wait(&task->request, MPI_STATUS_IGNORE);
-        task->deliver(*task->future, reply_);
+        task->deliver(task->future, reply_);
         finish(std::move(task));
         if (reply_.payload.capacity() > kKeptBufferBytes) reply_.payload = {};
     }

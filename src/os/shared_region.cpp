@@ -19,12 +19,22 @@ namespace {
 
 // The size can never change again, nor can anyone add a seal (F_SEAL_WRITE
 // would make the creator's own writes fail).
-constexpr int kSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+constexpr int kSizeSeals = F_SEAL_SHRINK | F_SEAL_GROW;
+constexpr int kSeals = kSizeSeals | F_SEAL_SEAL;
 // Seals that would make a writable mapping fail or writes through it fault.
 constexpr int kWriteSeals = F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
 
-std::byte* map_shared(int fd, std::size_t size, Inherit inherit) {
-    void* address = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+void add_seals(int fd, int seals) {
+    if (::fcntl(fd, F_ADD_SEALS, seals) != 0) {
+        const int error = errno;
+        ::close(fd);
+        throw_errno(error, "SharedRegion: F_ADD_SEALS");
+    }
+}
+
+std::byte* map_shared(int fd, std::size_t size, Inherit inherit, Access access = Access::read_write) {
+    const int protection = access == Access::read_only ? PROT_READ : PROT_READ | PROT_WRITE;
+    void* address = ::mmap(nullptr, size, protection, MAP_SHARED, fd, 0);
     if (address == MAP_FAILED) {
         const int error = errno;
         ::close(fd);
@@ -41,7 +51,7 @@ std::byte* map_shared(int fd, std::size_t size, Inherit inherit) {
 
 }  // namespace
 
-SharedRegion::SharedRegion(std::size_t size, const char* label, Inherit inherit) {
+SharedRegion::SharedRegion(std::size_t size, const char* label, Inherit inherit, Writers writers) {
     // mmap refuses a length of zero; an empty RawArray still needs a region.
     const std::size_t length = std::max<std::size_t>(size, 1);
     const int fd = ::memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -51,17 +61,26 @@ SharedRegion::SharedRegion(std::size_t size, const char* label, Inherit inherit)
         ::close(fd);
         throw_errno(error, "SharedRegion: ftruncate");
     }
-    if (::fcntl(fd, F_ADD_SEALS, kSeals) != 0) {
-        const int error = errno;
-        ::close(fd);
-        throw_errno(error, "SharedRegion: F_ADD_SEALS");
+    if (writers == Writers::anyone) {
+        add_seals(fd, kSeals);
+        data_ = map_shared(fd, length, inherit);
+    } else {
+        // F_SEAL_FUTURE_WRITE after this mapping: it stays writable, and
+        // no mapping made later can ever be (nor mprotect()ed to be).
+        add_seals(fd, kSizeSeals);
+        data_ = map_shared(fd, length, inherit);
+        try {
+            add_seals(fd, F_SEAL_FUTURE_WRITE | F_SEAL_SEAL);
+        } catch (...) {
+            ::munmap(data_, length);
+            throw;
+        }
     }
-    data_ = map_shared(fd, length, inherit);
     fd_ = fd;
     size_ = size;
 }
 
-SharedRegion SharedRegion::from_fd(int fd, std::size_t size, Inherit inherit) {
+SharedRegion SharedRegion::from_fd(int fd, std::size_t size, Inherit inherit, Access access) {
     // Seals first: once they hold, the size fstat reports is final. EINVAL:
     // not a memfd (a file, a pipe), which cannot be sealed.
     const int seals = ::fcntl(fd, F_GET_SEALS);
@@ -70,7 +89,7 @@ SharedRegion SharedRegion::from_fd(int fd, std::size_t size, Inherit inherit) {
         ::close(fd);
         throw_errno(error, "SharedRegion::from_fd: F_GET_SEALS");
     }
-    if (seals < 0 || (seals & kSeals) != kSeals || (seals & kWriteSeals) != 0) {
+    if (seals < 0 || (seals & kSeals) != kSeals || (access == Access::read_write && (seals & kWriteSeals) != 0)) {
         ::close(fd);
         throw ValueError("SharedRegion::from_fd: not a memfd sealed against resizing");
     }
@@ -86,7 +105,7 @@ SharedRegion SharedRegion::from_fd(int fd, std::size_t size, Inherit inherit) {
         throw ValueError("SharedRegion::from_fd: the memory object has " + std::to_string(info.st_size) +
                          " bytes, fewer than the " + std::to_string(length) + " expected");
     }
-    std::byte* data = map_shared(fd, length, inherit);
+    std::byte* data = map_shared(fd, length, inherit, access);
     return SharedRegion(fd, data, size);
 }
 

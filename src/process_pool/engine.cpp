@@ -122,6 +122,9 @@ struct EngineImpl::Task {
     /// retry sends them again).
     std::vector<std::byte> bytes;
     std::vector<UniqueFd> fds;
+    /// Set instead of `bytes` for a call written in place: the spill buffer
+    /// of its worker it lies in, held until the task leaves that worker.
+    std::optional<SpillRef> placed;
     std::optional<std::chrono::nanoseconds> timeout;
     // For a task with a timeout: when it was last sent to a worker, and when
     // it started there (the worker's word, clamped to what the parent saw).
@@ -357,13 +360,19 @@ void EngineImpl::release_process_locked(WorkerSlot& worker) noexcept {
 
 // --- submitting and dispatching -----------------------------------------------------------
 
-void EngineImpl::submit_encoded(StatePtr<FutureStateBase> future, Deliver deliver, HandoffWriter&& call,
-                                const TaskOptions& options) {
+std::unique_ptr<EngineImpl::Task> EngineImpl::make_task(StatePtr<FutureStateBase>& future, Deliver deliver,
+                                                        const TaskOptions& options) const {
     auto task = std::make_unique<Task>();
     task->future = std::move(future);
     task->deliver = deliver;
     task->timeout = options.timeout;
     task->retries_left = options.max_retries.value_or(options_.max_retries);
+    return task;
+}
+
+void EngineImpl::submit_encoded(StatePtr<FutureStateBase> future, Deliver deliver, HandoffWriter&& call,
+                                const TaskOptions& options) {
+    std::unique_ptr<Task> task = make_task(future, deliver, options);
     for (int fd : call.fds()) task->fds.push_back(duplicate_fd(fd));
     task->bytes = std::move(call.byte_buffer());
     Failures failed;
@@ -379,17 +388,72 @@ void EngineImpl::submit_encoded(StatePtr<FutureStateBase> future, Deliver delive
     collect_while_waiting_here(*this);
 }
 
+bool EngineImpl::submit_in_place(StatePtr<FutureStateBase>& future, Deliver deliver, const InPlaceCall& call,
+                                 const TaskOptions& options) {
+    std::unique_ptr<Task> task = make_task(future, deliver, options);
+    {
+        std::lock_guard lock(mutex_);
+        // Only when the call would be written at once anyway: nothing
+        // queued before it, a worker ready with room and nothing unwritten.
+        WorkerSlot* chosen = queue_.empty() && !broken_ && !shutting_down_ ? least_busy_locked() : nullptr;
+        const auto unwritten = [](const WorkerSlot& worker) {
+            return std::any_of(worker.in_flight.begin(), worker.in_flight.end(),
+                               [](const auto& queued) { return !queued->written; });
+        };
+        std::optional<SpillWriter::Place> place;
+        if (chosen && chosen->ready && !unwritten(*chosen) && !chosen->requests.corrupt() &&
+            !chosen->requests.full()) {
+            try {
+                place = chosen->request_spills.claim(call.size, chosen->requests, chosen->socket.get(), true);
+            } catch (const std::system_error&) {
+                kill_worker_locked(*chosen);  // gone, or no longer reading its control socket
+            }
+        }
+        if (!place) {
+            future = std::move(task->future);
+            return false;
+        }
+        // A new future: pending, and not yet seen by anyone who could cancel it.
+        static_cast<void>(task->future->set_running_or_notify_cancel());
+        task->marked_running = true;
+        task->id = next_id_++;
+        task->placed = place->ref;
+        call.write(call.call, place->data);  // the one copy, under the lock as send_task_locked's is
+        SlotHeader* slot = chosen->requests.slot();
+        slot->task_id = task->id;
+        slot->kind = MessageKind::call;
+        name_spill(*slot, place->ref);
+        Task& sent = *task;
+        hand_over_locked(*chosen, std::move(task));
+        publish_task_locked(*chosen, sent);
+        if (chosen->retiring && !chosen->stop_sent) send_stop_locked(*chosen);
+        if (sent.timeout) wake_collector();
+    }
+    collect_while_waiting_here(*this);
+    return true;
+}
+
+EngineImpl::WorkerSlot* EngineImpl::least_busy_locked() const {
+    // Among equals the first, so that a trickle of tasks keeps going to one
+    // worker that is still spinning for more rather than waking a sleeping one.
+    WorkerSlot* chosen = nullptr;
+    for (const auto& candidate : workers_) {
+        if (!candidate->alive || candidate->retiring || candidate->in_flight.size() >= kDispatchDepth) continue;
+        if (!chosen || candidate->in_flight.size() < chosen->in_flight.size()) chosen = candidate.get();
+    }
+    return chosen;
+}
+
+void EngineImpl::hand_over_locked(WorkerSlot& worker, std::unique_ptr<Task> task) {
+    worker.in_flight.push_back(std::move(task));
+    ++worker.dispatched;
+    if (options_.max_tasks_per_child && worker.dispatched >= *options_.max_tasks_per_child) worker.retiring = true;
+}
+
 void EngineImpl::dispatch_locked(Failures& failed) {
     if (broken_) return;
     while (!queue_.empty()) {
-        // The least busy worker; among equals the first, so that a trickle
-        // of tasks keeps going to one worker that is still spinning for
-        // more rather than waking a sleeping one.
-        WorkerSlot* chosen = nullptr;
-        for (auto& candidate : workers_) {
-            if (!candidate->alive || candidate->retiring || candidate->in_flight.size() >= kDispatchDepth) continue;
-            if (!chosen || candidate->in_flight.size() < chosen->in_flight.size()) chosen = candidate.get();
-        }
+        WorkerSlot* chosen = least_busy_locked();
         if (!chosen) return;
         std::unique_ptr<Task> task = std::move(queue_.front());
         queue_.pop_front();
@@ -406,11 +470,7 @@ void EngineImpl::dispatch_locked(Failures& failed) {
         }
         const bool timed = task->timeout.has_value();
         task->written = false;
-        chosen->in_flight.push_back(std::move(task));
-        ++chosen->dispatched;
-        if (options_.max_tasks_per_child && chosen->dispatched >= *options_.max_tasks_per_child) {
-            chosen->retiring = true;
-        }
+        hand_over_locked(*chosen, std::move(task));
         send_pending_locked(*chosen);
         if (timed) wake_collector();  // it must bound its sleep by this deadline
     }
@@ -448,13 +508,17 @@ bool EngineImpl::send_task_locked(WorkerSlot& worker, Task& task) {
         kill_worker_locked(worker);
         return false;
     }
+    publish_task_locked(worker, task);
+    return true;
+}
+
+void EngineImpl::publish_task_locked(WorkerSlot& worker, Task& task) {
     if (task.timeout) {
         task.sent_at = Clock::now();
         task.started_at.reset();
     }
     task.written = true;
     if (worker.requests.publish()) futex_wake(worker.area->requests.consumer_sleeping, 1, FutexScope::shared);
-    return true;
 }
 
 void EngineImpl::send_stop_locked(WorkerSlot& worker) {
@@ -873,13 +937,17 @@ bool EngineImpl::drain_replies(WorkerSlot& worker) {
             return any;
         }
         worker.last_delivered = reply->task_id;
+        if (task->placed) {
+            std::lock_guard lock(mutex_);
+            worker.request_spills.release(task->placed->buffer);
+        }
         if (task->stopped) {
             // stop() completed its future already.
         } else if (reply->error) {
             task->future->try_set_exception(reply->error);
         } else {
             try {
-                task->deliver(*task->future, reply->raised, reply->message.bytes);
+                task->deliver(task->future, reply->raised, reply->message.bytes);
             } catch (...) {
                 task->future->try_set_exception(std::current_exception());
             }
@@ -965,6 +1033,14 @@ void EngineImpl::handle_death(WorkerSlot& worker) {
         std::unique_ptr<Task> running;
         auto tasks = std::move(worker.in_flight);
         worker.in_flight.clear();
+        for (auto& task : tasks) {
+            // A call written in place may run elsewhere: its bytes leave
+            // the dead worker's buffer (held until now, so still the call's).
+            if (!task->placed) continue;
+            const std::span<const std::byte> written = worker.request_spills.written(*task->placed);
+            task->bytes.assign(written.begin(), written.end());
+            task->placed.reset();
+        }
         for (auto it = tasks.rbegin(); it != tasks.rend(); ++it) {
             if ((*it)->stopped) {
                 continue;  // its future is complete (CancelledError): dropped

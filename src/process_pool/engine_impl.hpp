@@ -84,6 +84,8 @@ public:
     // PoolEngine: see engine.hpp.
     void submit_encoded(StatePtr<FutureStateBase> future, Deliver deliver, HandoffWriter&& call,
                         const TaskOptions& options) override;
+    bool submit_in_place(StatePtr<FutureStateBase>& future, Deliver deliver, const InPlaceCall& call,
+                         const TaskOptions& options) override;
     void shutdown(bool wait, bool cancel_futures) override;
     bool stop(FutureStateBase& future) override;
     void signal_workers(int signal_number) override;
@@ -105,9 +107,14 @@ private:
     using Failures = std::vector<std::pair<std::unique_ptr<Task>, std::exception_ptr>>;
 
     // Called with mutex_ held.
+    std::unique_ptr<Task> make_task(StatePtr<FutureStateBase>& future, Deliver deliver,
+                                    const TaskOptions& options) const;
     void dispatch_locked(Failures& failed);
+    WorkerSlot* least_busy_locked() const;
+    void hand_over_locked(WorkerSlot& worker, std::unique_ptr<Task> task);
     void send_pending_locked(WorkerSlot& worker);
     bool send_task_locked(WorkerSlot& worker, Task& task);
+    void publish_task_locked(WorkerSlot& worker, Task& task);
     void send_stop_locked(WorkerSlot& worker);
     bool stop_started_locked(WorkerSlot& worker, std::uint64_t current, std::chrono::steady_clock::time_point now,
                              std::optional<std::chrono::steady_clock::time_point>& earliest);

@@ -38,11 +38,12 @@ ReceivedMessage receive_announced(int socket) {
     }
 }
 
-// Maps a memfd a peer sent, once it is known to be sealed at a size of at
-// least `size` bytes, and closes the descriptor (the mapping stays).
+// Maps a memfd a peer sent, read-only, once it is known to be sealed at a
+// size of at least `size` bytes, and closes the descriptor (the mapping
+// stays).
 SharedRegion map_received(UniqueFd fd, std::size_t size) {
     try {
-        SharedRegion region = SharedRegion::from_fd(fd.release(), size, Inherit::no);
+        SharedRegion region = SharedRegion::from_fd(fd.release(), size, Inherit::no, Access::read_only);
         region.close_fd();
         return region;
     } catch (const ValueError& error) {
@@ -52,7 +53,32 @@ SharedRegion map_received(UniqueFd fd, std::size_t size) {
 
 }  // namespace
 
-std::optional<SpillWriter::Place> SpillWriter::place(std::size_t size, const RingWriter& ring) {
+std::optional<SpillWriter::Place> SpillWriter::claim(std::size_t size, const RingWriter& ring, int socket,
+                                                     bool held) {
+    // A new memfd is made, sent and closed while no worker can be forked.
+    const auto starts = hold_worker_starts();
+    std::optional<Place> chosen = place(size, ring, held);
+    if (chosen && chosen->ref.fresh != 0) {
+        try {
+            send_with_fds(socket, {}, std::span(&chosen->fd, 1));
+        } catch (...) {
+            buffers_[chosen->ref.buffer] = Buffer{};
+            throw;
+        }
+        if (std::optional<SharedRegion>& region = buffers_[chosen->ref.buffer].region) region->close_fd();
+    }
+    return chosen;
+}
+
+void SpillWriter::release(std::uint32_t buffer) noexcept {
+    if (buffer < kSpillBuffers) buffers_[buffer].held = false;
+}
+
+std::span<const std::byte> SpillWriter::written(const SpillRef& ref) const noexcept {
+    return {buffers_[ref.buffer].region->data(), static_cast<std::size_t>(ref.size)};
+}
+
+std::optional<SpillWriter::Place> SpillWriter::place(std::size_t size, const RingWriter& ring, bool held) {
     if (size > kMaxSpillBytes) return std::nullopt;
     // The reader's count may be a lie; believing it can only make the
     // reader's own messages wrong, never take this side outside its buffers.
@@ -61,7 +87,7 @@ std::optional<SpillWriter::Place> SpillWriter::place(std::size_t size, const Rin
     // Prefer a free buffer that is large enough; else grow a free one.
     Buffer* chosen = nullptr;
     for (Buffer& buffer : buffers_) {
-        if (buffer.busy_until > consumed) continue;
+        if (buffer.held || buffer.busy_until > consumed) continue;
         const bool fits = buffer.region && buffer.region->size() >= size;
         if (fits) {
             chosen = &buffer;
@@ -73,18 +99,16 @@ std::optional<SpillWriter::Place> SpillWriter::place(std::size_t size, const Rin
     bool fresh = false;
     if (!chosen->region || chosen->region->size() < size) {
         chosen->region.reset();  // unmapped here; the reader drops its mapping when it maps the new one
-        chosen->region.emplace(std::max(kMinSpillBytes, std::bit_ceil(size)), "tandem:pool-spill", Inherit::no);
+        chosen->region.emplace(std::max(kMinSpillBytes, std::bit_ceil(size)), "tandem:pool-spill", Inherit::no,
+                               Writers::creator);
         fresh = true;
     }
     chosen->busy_until = next + 1;
+    chosen->held = held;
     const auto index = static_cast<std::uint32_t>(chosen - buffers_.data());
     return Place{chosen->region->data(),
                  SpillRef{size, chosen->region->size(), index, fresh ? 1u : 0u},
                  chosen->region->fd()};
-}
-
-void SpillWriter::close_fresh(const Place& place) noexcept {
-    if (std::optional<SharedRegion>& region = buffers_[place.ref.buffer].region) region->close_fd();
 }
 
 void SpillWriter::reset() noexcept {
@@ -111,6 +135,12 @@ void SpillReader::reset() noexcept {
     for (auto& buffer : buffers_) buffer.reset();
 }
 
+void name_spill(SlotHeader& slot, const SpillRef& ref) noexcept {
+    slot.carrier = Carrier::spill;
+    slot.size = sizeof(SpillRef);
+    std::memcpy(reinterpret_cast<std::byte*>(&slot + 1), &ref, sizeof ref);
+}
+
 void write_message(SlotHeader& slot, std::span<const std::byte> bytes, std::span<const int> fds,
                    SpillWriter& spills, const RingWriter& ring, int socket) {
     auto* payload = reinterpret_cast<std::byte*>(&slot + 1);
@@ -120,29 +150,17 @@ void write_message(SlotHeader& slot, std::span<const std::byte> bytes, std::span
         if (!bytes.empty()) std::memcpy(payload, bytes.data(), bytes.size());
         return;
     }
-    // A new memfd is made, sent and closed here while no worker can be
-    // forked; the bytes are copied after, before the slot is published.
-    auto held = hold_worker_starts();
     if (fds.empty()) {
-        if (auto place = spills.place(bytes.size(), ring)) {
-            if (place->ref.fresh != 0) {
-                try {
-                    send_with_fds(socket, {}, std::span(&place->fd, 1));
-                } catch (...) {
-                    spills.close_fresh(*place);
-                    throw;
-                }
-                spills.close_fresh(*place);
-            }
-            held.unlock();
+        if (auto place = spills.claim(bytes.size(), ring, socket)) {
             std::memcpy(place->data, bytes.data(), bytes.size());
-            slot.carrier = Carrier::spill;
-            slot.size = sizeof(SpillRef);
-            std::memcpy(payload, &place->ref, sizeof(SpillRef));
+            name_spill(slot, place->ref);
             return;
         }
     }
-    SharedRegion own(bytes.size(), "tandem:pool-message", Inherit::no);
+    // A new memfd is made, sent and closed here while no worker can be
+    // forked; the bytes are copied after, before the slot is published.
+    auto held = hold_worker_starts();
+    SharedRegion own(bytes.size(), "tandem:pool-message", Inherit::no, Writers::creator);
     std::vector<int> all{own.fd()};
     all.insert(all.end(), fds.begin(), fds.end());
     send_with_fds(socket, {}, all);

@@ -3,7 +3,7 @@
 #include "tandem/detail/process_pool/worker.hpp"
 
 #include <stdio_ext.h>  // __fpurge: a forked worker drops its parent's buffered output
-#include <unistd.h>     // write, dup2
+#include <unistd.h>     // write, dup2, getpid
 
 #include <atomic>     // the area's flags
 #include <chrono>     // task start times
@@ -23,10 +23,10 @@
 #include "tandem/detail/os/throw_site.hpp"               // enable_throw_capture: remote tracebacks
 #include "tandem/detail/process_pool/crash_report.hpp"   // install_crash_handler
 #include "tandem/detail/process_pool/memory_limits.hpp"  // limit_data_growth, ResidentSetSize, name_memory_limit
-#include "tandem/detail/process_pool/spill.hpp"          // write_message, read_message
+#include "tandem/detail/process_pool/spill.hpp"          // write_message, read_message, SpillWriter::claim
 #include "tandem/detail/process_pool/task_ring.hpp"      // WorkerArea, RingReader, RingWriter
 #include "tandem/detail/wire/fd_passing.hpp"             // kMaxPassedFds
-#include "tandem/detail/wire/remote_call.hpp"            // run_call, raised_outcome, CallOutcome
+#include "tandem/detail/wire/remote_call.hpp"            // run_call, raised_outcome, CallOutcome, ResultPlace
 #include "tandem/errors.hpp"                             // FrameError
 
 namespace tandem::detail::process_pool {
@@ -137,15 +137,45 @@ private:
         }
     }
 
+    // A large result of raw values or ranges is encoded straight into a
+    // reply spill buffer (remote_call.hpp's ResultPlace), not into a
+    // buffer of its own that reply() would copy.
+    class ReplyPlace final : public ResultPlace {
+    public:
+        explicit ReplyPlace(Worker& worker) : worker_(worker) {}
+
+        std::byte* reserve(std::size_t size) noexcept override {
+            // A child the task forked inherits this object, not the buffers.
+            if (size <= kSlotPayload || claimed || ::getpid() != pid_) return nullptr;
+            try {
+                claimed = worker_.reply_spills_.claim(size, worker_.replies_, worker_.socket_fd_);
+            } catch (...) {
+                return nullptr;  // no new buffer: the result travels the ordinary way
+            }
+            return claimed ? claimed->data : nullptr;
+        }
+
+        std::optional<SpillWriter::Place> claimed;
+
+    private:
+        Worker& worker_;
+        const pid_t pid_ = ::getpid();
+    };
+
     CallOutcome run(const SlotHeader& header, const std::byte* slot) {
+        reply_place_.claimed.reset();
+        current_result_place() = &reply_place_;
+        CallOutcome outcome;
         try {
             if (header.kind != MessageKind::call) throw FrameError("pool worker: unknown request kind");
             SlotMessage message = read_message(header, payload_of(slot), request_spills_, socket_fd_, kMaxPassedFds);
             HandoffReader in(message.bytes, std::move(message.fds));
-            return run_call(in);
+            outcome = run_call(in);
         } catch (...) {
-            return raised_outcome(std::current_exception());
+            outcome = raised_outcome(std::current_exception());
         }
+        current_result_place() = nullptr;
+        return outcome;
     }
 
     void reply(std::uint64_t id, const CallOutcome& outcome) {
@@ -159,7 +189,12 @@ private:
         SlotHeader* slot = replies_.slot();
         slot->task_id = id;
         slot->kind = outcome.raised ? MessageKind::raised : MessageKind::result;
-        write_message(*slot, outcome.payload, {}, reply_spills_, replies_, socket_fd_);
+        const std::optional<SpillWriter::Place>& placed = reply_place_.claimed;
+        if (outcome.placed != 0 && placed && placed->ref.size == outcome.placed) {
+            name_spill(*slot, placed->ref);
+        } else {
+            write_message(*slot, outcome.payload, {}, reply_spills_, replies_, socket_fd_);
+        }
         replies_.publish();
         notify_parent();
     }
@@ -185,6 +220,7 @@ private:
     int socket_fd_;
     SpillReader request_spills_;
     SpillWriter reply_spills_;
+    ReplyPlace reply_place_{*this};
 };
 
 }  // namespace

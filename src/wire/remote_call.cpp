@@ -35,6 +35,11 @@ void* resolve_for_call(const FunctionId& id, std::string_view sent_path, const c
 
 }  // namespace
 
+ResultPlace*& current_result_place() noexcept {
+    thread_local ResultPlace* place = nullptr;
+    return place;
+}
+
 void write_call_header(HandoffWriter& out, const FunctionId& trampoline, const FunctionId& function) {
     out.write(CallHeader{trampoline, function});
     for (const FunctionId* id : {&trampoline, &function}) {

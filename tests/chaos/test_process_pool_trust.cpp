@@ -8,9 +8,9 @@
 #include <gtest/gtest.h>  // TEST_P, EXPECT_*
 
 #include <fcntl.h>       // open of /proc/self/map_files
-#include <sys/mman.h>    // memfd_create
+#include <sys/mman.h>    // memfd_create, mprotect, mmap
 #include <sys/socket.h>  // send: half a message on the control socket
-#include <unistd.h>      // ftruncate, getpid, pause
+#include <unistd.h>      // ftruncate, getpid, pause, pwrite, sysconf
 
 #include <algorithm>  // std::find
 #include <chrono>     // bounds
@@ -21,6 +21,7 @@
 #include <cstdlib>    // std::_Exit
 #include <cstring>    // std::memcpy, std::memset
 #include <set>        // distinct worker pids
+#include <span>       // a call read in place
 #include <string>     // messages
 #include <vector>     // results
 
@@ -77,6 +78,42 @@ std::vector<int> truncate_pool_memory(std::vector<std::byte> large_argument) {
 // Looks for another worker's rings: every pool mapping in its address space
 // but its own area and its own spill buffers, and every pool memfd it holds
 // but its own region's; overwrites what it maps. Returns how many it found.
+// Tries every way a task has to rewrite the call it was sent, where it lies (the spill
+// buffer the parent wrote it in): write access to its pages, /proc/self/mem, and the
+// memfd itself through /proc/self/map_files (open for root); how many worked.
+int rewrite_own_call(std::span<const std::byte> call) {
+    const long page = ::sysconf(_SC_PAGESIZE);
+    const auto start = reinterpret_cast<std::uintptr_t>(call.data()) & ~static_cast<std::uintptr_t>(page - 1);
+    int rewritten = 0;
+    if (::mprotect(reinterpret_cast<void*>(start), static_cast<std::size_t>(page), PROT_READ | PROT_WRITE) == 0) {
+        ++rewritten;
+    }
+    const std::byte zero{0};
+    const int memory = ::open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+    if (memory >= 0) {
+        if (::pwrite(memory, &zero, 1, static_cast<off_t>(reinterpret_cast<std::uintptr_t>(call.data()))) == 1) {
+            ++rewritten;
+        }
+        ::close(memory);
+    }
+    for (const auto& mapping : tandem_test::mappings_named("memfd:tandem:pool-spill")) {
+        const auto address = reinterpret_cast<unsigned long>(call.data());
+        if (address < mapping.start || address >= mapping.end) continue;
+        char path[80];
+        std::snprintf(path, sizeof path, "/proc/self/map_files/%lx-%lx", mapping.start, mapping.end);
+        const int fd = ::open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0) continue;
+        if (::pwrite(fd, &zero, 1, 0) == 1) ++rewritten;
+        void* writable = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (writable != MAP_FAILED) {
+            ++rewritten;
+            ::munmap(writable, 4096);
+        }
+        ::close(fd);
+    }
+    return rewritten;
+}
+
 int scribble_over_other_workers() {
     const std::size_t area_pages = (sizeof(WorkerArea) + 4095) / 4096 * 4096;
     int found = 0;
@@ -258,6 +295,17 @@ TEST_P(TrustTest, TruncatingPoolMemoryCannotHurtTheParent) {
     EXPECT_EQ(outcome[2], static_cast<int>(kLarge));
     EXPECT_EQ(pool.submit(square, 9).result(20s), 81);
     EXPECT_EQ(pool.submit(size_of, std::vector<std::byte>(kLarge)).result(20s), kLarge);
+}
+
+// tandem: a call the parent wrote into shared memory (a large one, written in place and
+// kept there in case it must run again elsewhere) can only be read by its worker: every way
+// to rewrite it fails, so a worker cannot change what another worker would run.
+TEST_P(TrustTest, AWorkerCannotRewriteTheCallItWasSent) {
+    ProcessPoolExecutor pool(options(1));
+    const std::vector<std::byte> call(std::size_t{1} << 20, std::byte{5});
+    EXPECT_EQ(pool.submit(rewrite_own_call, call).result(20s), 0);
+    EXPECT_EQ(pool.submit(rewrite_own_call, call).result(20s), 0);  // the buffer reused
+    EXPECT_EQ(pool.submit(size_of, call).result(20s), call.size());
 }
 
 // tandem: a worker maps its own area and nothing of any other worker's (not even

@@ -124,6 +124,13 @@ public:
         if ((word_.fetch_sub(one_reference, std::memory_order_acq_rel) >> reference_shift) == 1) dispose();
     }
 
+    /// True when the caller's reference is the only one: nothing else can
+    /// reach the state, so its value may be moved out unobserved. Acquire:
+    /// every other owner's last use happened before its release.
+    bool sole_owner() const noexcept {
+        return (word_.load(std::memory_order_acquire) >> reference_shift) == 1;
+    }
+
     FutureStatus status() const noexcept { return status_of(word_.load(std::memory_order_acquire)); }
     // The statuses are ordered so that each question is one range check:
     // cancelled, cancelled_and_notified, finished, then completing.
@@ -181,9 +188,10 @@ protected:
     /// The runner stores the exception it caught (between claim_for_runner()
     /// and publish_and_release()).
     void store_exception(std::exception_ptr error) noexcept { error_ = std::move(error); }
-    /// The runner publishes what it stored and drops its reference — when
-    /// nobody sleeps on the future or listens to it, in the same atomic
-    /// operation. The state may be gone when this returns.
+    /// The runner (or whoever won begin_completion()) publishes what it
+    /// stored and drops its reference — when nobody sleeps on the future or
+    /// listens to it, in the same atomic operation. The state may be gone
+    /// when this returns.
     void publish_and_release(Waiter::Outcome outcome) noexcept;
 
     /// Frees the state when the last reference goes. States that come from
@@ -242,6 +250,17 @@ public:
         finish(Waiter::Outcome::result);
         return true;
     }
+    /// As try_set_result, letting go of the caller's reference with the
+    /// value (on true; see StatePtr::detach): a result() on another thread
+    /// that finds its handle the only one then moves the value out instead
+    /// of copying it. The state may be gone when this returns true.
+    template <class... Args>
+    bool try_set_result_and_release(Args&&... args) {
+        if (!begin_completion()) return false;
+        value_.emplace(std::forward<Args>(args)...);
+        publish_and_release(Waiter::Outcome::result);
+        return true;
+    }
     T& value() noexcept { return *value_; }
 
 protected:
@@ -294,6 +313,9 @@ public:
     ~StatePtr() {
         if (state_) state_->release();
     }
+    /// Empties this pointer without releasing its reference, which the
+    /// caller has handed over (FutureState::try_set_result_and_release).
+    void detach() noexcept { state_ = nullptr; }
     State* get() const noexcept { return state_; }
     State* operator->() const noexcept { return state_; }
     State& operator*() const noexcept { return *state_; }

@@ -12,7 +12,7 @@
 //
 //     std::vector<std::byte> call = encode_task(&add, 2, 3);     // on the root
 //     CallOutcome outcome = run_task(call);                      // on a serving rank
-//     deliver_result<int>(future_state, outcome);                // on the root: 5
+//     deliver_result<int>(future, outcome);                      // on the root: 5
 #pragma once
 
 #include <cstddef>      // std::byte
@@ -38,8 +38,9 @@ namespace tandem::detail::mpi {
 template <class F>
 using TaskResult = typename process_pool::SubmitResult<F>::type;
 
-/// Completes a future from a serving rank's reply.
-using Deliver = void (*)(FutureStateBase& future, CallOutcome& outcome) noexcept;
+/// Completes a future from a serving rank's reply; may take over the
+/// caller's reference with the value (leaving `future` empty).
+using Deliver = void (*)(StatePtr<FutureStateBase>& future, CallOutcome& outcome) noexcept;
 
 template <class Parameters>
 struct HandsOffNothing;
@@ -94,15 +95,15 @@ CallOutcome run_task(std::span<const std::byte> call) noexcept;
 /// Completes a Future<R>'s state from a reply (a Deliver): as the process
 /// pool does.
 template <class R>
-void deliver_result(FutureStateBase& base, CallOutcome& outcome) noexcept {
-    process_pool::deliver<R>(base, outcome.raised, outcome.payload);
+void deliver_result(StatePtr<FutureStateBase>& future, CallOutcome& outcome) noexcept {
+    process_pool::deliver<R>(future, outcome.raised, outcome.payload);
 }
 
 /// Completes a map chunk's Future<ChunkResult<R>> from the reply of
 /// run_map_chunk: the values, and the exception that stopped the chunk.
 template <class R>
-void deliver_chunk(FutureStateBase& base, CallOutcome& outcome) noexcept {
-    auto& state = static_cast<FutureState<ChunkResult<R>>&>(base);
+void deliver_chunk(StatePtr<FutureStateBase>& future, CallOutcome& outcome) noexcept {
+    auto& state = static_cast<FutureState<ChunkResult<R>>&>(*future);
     try {
         auto [values, error] = take_result<std::pair<std::vector<R>, std::vector<std::byte>>>(outcome);
         ChunkResult<R> chunk{std::move(values), nullptr};

@@ -13,7 +13,11 @@
 // a memfd truncated under a mapping makes every access past the new end a
 // SIGBUS in every process that maps it. Sealed, ftruncate fails with EPERM
 // for everyone, and from_fd refuses a descriptor without these seals, so
-// whatever a peer sends cannot shrink later.
+// whatever a peer sends cannot shrink later. A region made with
+// Writers::creator is sealed F_SEAL_FUTURE_WRITE as well, after its creator
+// mapped it: the creator keeps writing, every other process (and any later
+// mapping) can only read it — the process pool's messages, which a worker
+// must not rewrite once the parent wrote them.
 //
 // Shared objects (multiprocessing::Lock, Value<T>, ...) are placement-constructed
 // at an offset in a region, so any of them is described across processes by
@@ -38,6 +42,15 @@ enum class Inherit {
     no,   ///< MADV_DONTFORK: the child has nothing at that address
 };
 
+/// Who may write a region once it is made.
+enum class Writers {
+    anyone,   ///< every process that maps it (shared objects, rings)
+    creator,  ///< the creator's own mapping only (F_SEAL_FUTURE_WRITE): others can map it read-only
+};
+
+/// How from_fd maps a region.
+enum class Access { read_write, read_only };
+
 /// Anonymous shared memory: a sealed memfd and its MAP_SHARED mapping.
 /// Move-only; the destructor unmaps and closes.
 class SharedRegion {
@@ -46,14 +59,17 @@ public:
     /// mapped), sealed at that size. `label` names the memfd in
     /// /proc/PID/fd and /proc/PID/maps, for debugging only. Throws
     /// std::system_error when the kernel refuses.
-    explicit SharedRegion(std::size_t size, const char* label = "tandem", Inherit inherit = Inherit::yes);
+    explicit SharedRegion(std::size_t size, const char* label = "tandem", Inherit inherit = Inherit::yes,
+                          Writers writers = Writers::anyone);
 
     /// Maps `size` bytes of a region another process created, from a
     /// descriptor it sent. Takes ownership of `fd` (closed on failure too).
     /// Throws ValueError if `fd` is not a memfd sealed as the constructor
-    /// seals it (so its size can never change) or is smaller than `size`,
-    /// std::system_error if it cannot be inspected or mapped.
-    static SharedRegion from_fd(int fd, std::size_t size, Inherit inherit = Inherit::yes);
+    /// seals it (so its size can never change; read_write also needs it
+    /// writable by anyone) or is smaller than `size`, std::system_error if
+    /// it cannot be inspected or mapped.
+    static SharedRegion from_fd(int fd, std::size_t size, Inherit inherit = Inherit::yes,
+                                Access access = Access::read_write);
 
     SharedRegion(SharedRegion&& other) noexcept;
     SharedRegion& operator=(SharedRegion&& other) noexcept;

@@ -32,8 +32,9 @@
 namespace tandem::detail::process_pool {
 
 /// Completes `future` from a reply: the encoded result, or the encoded
-/// exception when `raised`. Made for each result type by the executor.
-using Deliver = void (*)(FutureStateBase& future, bool raised, std::span<const std::byte> payload);
+/// exception when `raised`. Made for each result type by the executor. It
+/// may take over the caller's reference (leaving `future` empty).
+using Deliver = void (*)(StatePtr<FutureStateBase>& future, bool raised, std::span<const std::byte> payload);
 
 /// What the engine is built with (the executor's options, resolved).
 struct EngineOptions {
@@ -50,6 +51,18 @@ struct EngineOptions {
     /// memory_limits.hpp; 0: none.
     std::size_t max_memory_per_child = 0;
     std::size_t memory_limit_per_child = 0;
+};
+
+/// Calls at least this large are written straight into a worker's shared
+/// buffer when one is free (PoolEngine::submit_in_place).
+inline constexpr std::size_t kInPlaceCallBytes = std::size_t{64} << 10;
+
+/// A call to be written in place: `size` bytes that write(call, out) puts
+/// at `out` (wire/remote_call.hpp's PlacedCall behind `call`).
+struct InPlaceCall {
+    std::size_t size;
+    void (*write)(const void* call, std::byte* out) noexcept;
+    const void* call;
 };
 
 /// Per-task options.
@@ -70,6 +83,14 @@ public:
     /// cannot be duplicated.
     virtual void submit_encoded(StatePtr<FutureStateBase> future, Deliver deliver, HandoffWriter&& call,
                                 const TaskOptions& options) = 0;
+
+    /// As submit_encoded, writing the call straight into the shared buffer
+    /// of a worker that has room now, so that a large argument is copied
+    /// once. False, with nothing taken, when that cannot be done at once
+    /// (tasks are queued, no worker is free, no buffer, shut down): the
+    /// caller then encodes the call and uses submit_encoded.
+    virtual bool submit_in_place(StatePtr<FutureStateBase>& future, Deliver deliver, const InPlaceCall& call,
+                                 const TaskOptions& options) = 0;
 
     /// Stops accepting tasks; with `cancel_futures` cancels those not handed
     /// to a worker. Queued tasks still run. With `wait`, returns once all

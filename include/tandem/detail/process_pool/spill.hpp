@@ -21,6 +21,15 @@
 // the reader only after from_fd has checked the seals and the size, so a
 // peer that truncates a buffer it can reach gets EPERM instead of a SIGBUS in
 // the other process, and a memfd that a peer made unsealed is a FrameError.
+// Only the maker writes: the reader maps it read-only, and the maker seals it
+// against writable mappings by anyone else (Writers::creator), so a worker
+// cannot rewrite a call the parent may have to send to another worker.
+//
+// A call can also be written straight into a buffer (claim(), then the
+// slot names it with name_spill()): a large call in the parent, a large
+// result in the worker, each encoded in place instead of copied from a
+// buffer of its own. The parent holds such a call's buffer until the reply
+// comes, since a worker that dies first leaves the call to run elsewhere.
 // The descriptors themselves are open only while hold_worker_starts() is
 // held (private_fds.hpp): a writer closes its copy once sent, a reader once
 // mapped, so no forked worker ever inherits another's.
@@ -83,29 +92,37 @@ static_assert(sizeof(SpillRef) <= kSlotPayload);
 class SpillWriter {
 public:
     struct Place {
-        std::byte* data;  ///< where to copy the message
+        std::byte* data;  ///< where to write the message
         SpillRef ref;     ///< the slot's payload
-        int fd;           ///< the buffer's memfd, to send first when ref.fresh
+        int fd;           ///< the buffer's memfd (sent and closed by claim() when ref.fresh)
     };
 
     /// A buffer for a `size`-byte message to be published as the next slot
     /// of `ring`; nullopt if the message is too large for spilling or no
-    /// buffer is free (then the caller sends it on its own). A fresh buffer's
-    /// memfd is open until close_fresh(); call both under
-    /// hold_worker_starts(). Throws std::system_error if a new buffer cannot
-    /// be made.
-    std::optional<Place> place(std::size_t size, const RingWriter& ring);
+    /// buffer is free (then the caller sends it on its own). A fresh
+    /// buffer's memfd has been sent on `socket` already, and closed. With
+    /// `held`, the buffer stays busy until release(), whatever the ring's
+    /// tail says (a call written in place, which the parent may have to
+    /// send again). Throws std::system_error if a new buffer cannot be made
+    /// or sent.
+    std::optional<Place> claim(std::size_t size, const RingWriter& ring, int socket, bool held = false);
 
-    /// Closes the memfd of the buffer a fresh Place named, once sent.
-    void close_fresh(const Place& place) noexcept;
+    /// Ends the hold of claim(..., held = true) on `buffer`.
+    void release(std::uint32_t buffer) noexcept;
+
+    /// The message a held claim wrote (for sending it again elsewhere).
+    std::span<const std::byte> written(const SpillRef& ref) const noexcept;
 
     /// Forgets every buffer (a new worker has none of them mapped).
     void reset() noexcept;
 
 private:
+    std::optional<Place> place(std::size_t size, const RingWriter& ring, bool held);
+
     struct Buffer {
         std::optional<SharedRegion> region;
         std::uint64_t busy_until = 0;  // free once the ring's tail reaches this
+        bool held = false;             // and once released
     };
     std::array<Buffer, kSpillBuffers> buffers_;
 };
@@ -132,6 +149,9 @@ struct SlotMessage {
     std::vector<UniqueFd> fds;         ///< descriptors sent with it (Carrier::memfd)
     std::optional<SharedRegion> own;  ///< the memfd of a Carrier::memfd message
 };
+
+/// Makes `slot` name the message a SpillWriter::claim() placed.
+void name_spill(SlotHeader& slot, const SpillRef& ref) noexcept;
 
 /// Puts `bytes` in `slot` (whose task_id and kind the caller sets) before
 /// it is published as the next slot of `ring`: in the slot if they fit, else

@@ -558,6 +558,40 @@ std::size_t encoded_size_hint(const T& value) {
     }
 }
 
+/// True when encoded_size_hint() is exact and the encoding is plain bytes
+/// (raw values, ranges, tuples of them): such a value can be written straight
+/// into memory of its exact size (encode_exact), shared memory included.
+template <class T>
+inline constexpr bool exactly_sized_v = codec_of<T>() == Codec::raw || codec_of<T>() == Codec::range;
+template <class... Ts>
+inline constexpr bool exactly_sized_v<std::tuple<Ts...>> = (exactly_sized_v<std::remove_cvref_t<Ts>> && ...);
+template <class A, class B>
+inline constexpr bool exactly_sized_v<std::pair<A, B>> =
+    exactly_sized_v<std::remove_cvref_t<A>> && exactly_sized_v<std::remove_cvref_t<B>>;
+
+/// Writes what encode(value) would hold at `out`, which has room for
+/// encoded_size_hint(value) bytes; returns the end of what it wrote.
+template <class T>
+    requires exactly_sized_v<T>
+std::byte* encode_exact(std::byte* out, const T& value) noexcept {
+    constexpr Codec codec = codec_of<T>();
+    if constexpr (codec == Codec::raw) {
+        std::memcpy(out, std::addressof(value), sizeof(T));
+        return out + sizeof(T);
+    } else if constexpr (codec == Codec::range) {
+        const auto count = static_cast<std::uint64_t>(std::ranges::size(value));
+        const std::size_t bytes = std::ranges::size(value) * sizeof(std::ranges::range_value_t<const T>);
+        std::memcpy(out, &count, sizeof count);
+        if (bytes != 0) std::memcpy(out + sizeof count, std::ranges::data(value), bytes);
+        return out + sizeof count + bytes;
+    } else {
+        return std::apply([out](const auto&... elements) mutable {
+            ((out = encode_exact(out, elements)), ...);
+            return out;
+        }, value);
+    }
+}
+
 // One encode or decode call. Every cereal-encoded part of a value (each
 // cereal element of a tuple) goes through the same archive, created on first
 // use, so shared_ptr identity holds across a task's arguments as it does

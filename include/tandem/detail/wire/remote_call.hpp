@@ -174,7 +174,27 @@ using remote_result_t = std::decay_t<std::invoke_result_t<F, Args...>>;
 struct CallOutcome {
     bool raised = false;
     std::vector<std::byte> payload;
+    /// Non-zero: the result's encoding, this many bytes, was written in
+    /// place (ResultPlace) and `payload` is empty.
+    std::size_t placed = 0;
 };
+
+/// Where the call running on this thread may write its encoded result in
+/// place: a process-pool worker's reply buffer, so that a large result is
+/// copied once, straight where the parent reads it. Set by the worker
+/// around each task, null everywhere else (current_result_place).
+class ResultPlace {
+public:
+    /// `size` bytes to write the result at, or null: too small to be worth
+    /// it, no buffer free, asked twice, or asked in a child the task forked.
+    virtual std::byte* reserve(std::size_t size) noexcept = 0;
+
+protected:
+    ~ResultPlace() = default;
+};
+
+/// This thread's ResultPlace (see above).
+ResultPlace*& current_result_place() noexcept;
 
 /// The first 32 bytes of an encoded call.
 struct CallHeader {
@@ -358,6 +378,7 @@ struct ParameterLayout {
         std::declval<std::conditional_t<is_handed_off_parameter_v<P>, std::tuple<>,
                                         std::tuple<typename Received<std::decay_t<P>>::type>>>()...));
     static constexpr bool any_encoded = std::tuple_size_v<EncodedTuple> != 0;
+    static constexpr bool any_handed = std::tuple_size_v<HandedTuple> != 0;
 };
 
 /// The part of the encoded tuple one argument contributes: nothing if it is
@@ -430,7 +451,7 @@ struct Signature<R (*)(P...)> {
         if constexpr (Layout::any_encoded) {
             // Arguments of the parameter's type are referenced, converted
             // ones held by value: all alive until encoded below.
-            const auto values = std::tuple_cat(encoded_part<P>(args)...);
+            const auto values = encoded_values(args...);
             reserve_fresh(bytes, bytes.size() + sizeof(CallHeader) + sizeof(std::size_t) + encoded_size_hint(values));
             write_call_header(out, trampoline, function);
             (send_if_handed_off<P>(out, args), ...);
@@ -445,6 +466,17 @@ struct Signature<R (*)(P...)> {
             write_call_header(out, trampoline, function);
             (send_if_handed_off<P>(out, args), ...);
         }
+    }
+
+    /// True when the whole call can be sized before it is written
+    /// (PlacedCall): nothing is handed off, every argument is exactly sized.
+    static constexpr bool placeable = !Layout::any_handed && exactly_sized_v<typename Layout::EncodedTuple>;
+
+    /// The arguments as send_call encodes them (references to those of the
+    /// parameter's type, conversions of the others).
+    template <class... Args>
+    static auto encoded_values(const Args&... args) {
+        return std::tuple_cat(encoded_part<P>(args)...);
     }
 
     /// Reads the arguments from `in` and calls `fn` with them. `decoded` is
@@ -486,8 +518,24 @@ private:
             fn(argument<I>(handed, encoded)...);
             return CallOutcome();
         } else {
-            return CallOutcome{false, encode(fn(argument<I>(handed, encoded)...))};
+            return result_outcome(fn(argument<I>(handed, encoded)...));
         }
+    }
+
+    // The result encoded in place when the worker offers a place for it
+    // and its size is known first; else in a buffer of its own.
+    template <class Result>
+    static CallOutcome result_outcome(const Result& result) {
+        if constexpr (exactly_sized_v<Result>) {
+            if (ResultPlace* place = current_result_place()) {
+                const std::size_t size = encoded_size_hint(result);
+                if (std::byte* out = place->reserve(size)) {
+                    encode_exact(out, result);
+                    return CallOutcome{false, {}, size};
+                }
+            }
+        }
+        return CallOutcome{false, encode(result)};
     }
 };
 template <class R, class... P>
@@ -518,6 +566,16 @@ using TrampolinePointer = CallOutcome (*)(void* address, HandoffReader& in);
 
 // --- the API ---------------------------------------------------------------------------
 
+/// The id of F's trampoline, recorded in this module's entry table; the same
+/// for every call of a signature, so looked up once.
+template <class F>
+const FunctionId& trampoline_id() {
+    using Pointer = remote_pointer_t<F>;
+    record_entry<Trampoline<Pointer>, EntryKind::trampoline>();
+    static const FunctionId id = function_id(&Trampoline<Pointer>::entry);
+    return id;
+}
+
 /// Appends "call fn(args...)" to `out` (layout in the file comment). `fn` is
 /// a function, function pointer or captureless lambda; anything else, and
 /// arguments or a result that cannot travel, fail to compile with a message
@@ -530,13 +588,59 @@ using TrampolinePointer = CallOutcome (*)(void* address, HandoffReader& in);
 template <class F, class... Args>
 void encode_call(HandoffWriter& out, const F& fn, const Args&... args) {
     if constexpr (check_remote_call<F, Args...>()) {
-        using Pointer = remote_pointer_t<F>;
-        record_entry<Trampoline<Pointer>, EntryKind::trampoline>();
-        // The same for every call of this signature: looked up once.
-        static const FunctionId trampoline_id = function_id(&Trampoline<Pointer>::entry);
-        Signature<Pointer>::send_call(out, trampoline_id, function_entry_id(fn), args...);
+        Signature<remote_pointer_t<F>>::send_call(out, trampoline_id<F>(), function_entry_id(fn), args...);
     }
 }
+
+/// True when PlacedCall can write fn(args...) (see there).
+template <class F, class... Args>
+inline constexpr bool placeable_call_v = [] {
+    if constexpr (RemoteCallable<F>) {
+        return Signature<remote_pointer_t<F>>::placeable;
+    } else {
+        return false;
+    }
+}();
+
+/// encode_call's bytes for a call whose size is known before it is written
+/// (placeable_call_v: nothing handed off, raw values and ranges only), so
+/// that a large call can be written once, straight into a process pool's
+/// shared buffer: size() first, then write() at a place of that size.
+/// Holds references to `args`, which must outlive it. Throws as encode_call.
+template <class F, class... Args>
+    requires placeable_call_v<F, Args...>
+class PlacedCall {
+    using Call = Signature<remote_pointer_t<F>>;
+    using Values = decltype(Call::encoded_values(std::declval<const Args&>()...));
+
+public:
+    PlacedCall(const F& fn, const Args&... args)
+        : values_(Call::encoded_values(args...)), values_size_(encoded_size_hint(values_)) {
+        write_call_header(head_, trampoline_id<F>(), function_entry_id(fn));
+    }
+
+    /// The arguments' part of size(), found without building anything
+    /// else (to decide whether a call is large enough to be placed).
+    static std::size_t arguments_size(const Args&... args) {
+        return encoded_size_hint(Call::encoded_values(args...));
+    }
+
+    std::size_t size() const noexcept { return head_.bytes().size() + sizeof(std::size_t) + values_size_; }
+
+    /// Writes the size() bytes send_call would have written at `out`.
+    void write(std::byte* out) const noexcept {
+        const std::span<const std::byte> head = head_.bytes();
+        std::memcpy(out, head.data(), head.size());
+        out += head.size();
+        std::memcpy(out, &values_size_, sizeof values_size_);  // as HandoffWriter::write_bytes
+        encode_exact(out + sizeof values_size_, values_);
+    }
+
+private:
+    HandoffWriter head_;  // the call header (and module paths)
+    Values values_;
+    std::size_t values_size_;
+};
 
 /// Runs the call encode_call wrote, read from `in`, in this process: resolves
 /// the trampoline and the function, receives the arguments, calls, and
