@@ -59,6 +59,46 @@ TEST(TaskAllocator, ReusesAFreedBlockOnTheSameThread) {
 }
 
 // Every size, small or large, is aligned and usable in full, and live blocks never overlap.
+// tandem: a thread that exits leaves its cached blocks to the threads that come after it
+// (threads that come and go, a submitter per request, reuse the same memory): the next
+// thread's allocations are the blocks the last one freed, each still whole and distinct,
+// and they go back to their new owner, which is gone with its thread once they are freed.
+TEST(TaskAllocator, AThreadThatExitsLeavesItsBlocksToTheNextOne) {
+    constexpr std::size_t kCount = 1000;
+    constexpr std::size_t kSize = 200;   // 256-byte blocks
+    std::set<void*> left;
+    std::thread first([&left] {
+        std::vector<void*> blocks;
+        for (std::size_t i = 0; i < kCount; ++i) blocks.push_back(allocate_task(kSize));
+        for (void* block : blocks) {
+            left.insert(block);
+            deallocate_task(block, kSize);
+        }
+    });
+    first.join();
+    const std::size_t before = live_task_caches();
+    std::vector<Block> adopted;
+    std::thread second([&adopted] {
+        for (std::size_t i = 0; i < kCount; ++i) {
+            adopted.push_back({allocate_task(kSize), kSize});
+            stamp(adopted.back());
+        }
+    });
+    second.join();
+    EXPECT_EQ(live_task_caches(), before + 1);  // the second thread's cache, kept by its blocks
+    std::set<void*> distinct;
+    for (const Block& block : adopted) {
+        EXPECT_TRUE(stamped(block));
+        distinct.insert(block.memory);
+    }
+    EXPECT_EQ(distinct.size(), kCount);
+    EXPECT_EQ(std::count_if(adopted.begin(), adopted.end(), [&left](const Block& b) { return left.count(b.memory); }),
+              static_cast<std::ptrdiff_t>(kCount))
+        << "the second thread took fresh memory instead of the blocks the first one left";
+    for (const Block& block : adopted) deallocate_task(block.memory, block.size);  // on this thread: returned
+    EXPECT_EQ(live_task_caches(), before);
+}
+
 TEST(TaskAllocator, EverySizeIsAlignedAndDistinct) {
     std::vector<Block> blocks;
     for (std::size_t size = 1; size <= kLargestCachedTask + 64; size += 7) {

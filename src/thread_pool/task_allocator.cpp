@@ -1,10 +1,13 @@
 // The thread pool's per-thread task caches (see detail/thread_pool/task_allocator.hpp).
 #include "tandem/detail/thread_pool/task_allocator.hpp"
 
+#include <pthread.h>  // pthread_atfork: the depot's lock across fork()
+
 #include <array>    // the size classes of a cache
-#include <atomic>   // returned lists, late-free count, live count
+#include <atomic>   // returned lists, late-free count, live count, the depot's lock
 #include <bit>      // std::bit_width: size to class
 #include <cstdint>  // std::int64_t counts
+#include <mutex>    // std::lock_guard over the depot's lock
 #include <new>      // ::operator new / delete, placement new
 #include <utility>  // std::exchange
 
@@ -56,6 +59,93 @@ std::byte* system_block(std::size_t bytes, ThreadCache* owner) {
     return block;
 }
 
+// --- the depot: what exiting threads leave to new ones ---------------------
+// A thread that exits leaves its cached blocks here (at most one cache's
+// capacity per class, the rest goes back to the system) and a thread whose
+// cache runs dry adopts them before it asks the system: so threads that come
+// and go (a submitter per request) reuse the same memory, as oneTBB's
+// allocator lets them. Blocks move as whole lists (a Chunk: its first block
+// names its last), so leaving and adopting take one lock and touch no other
+// block; a block learns its new owner when it is handed out. The lock is held
+// across fork(), so that a child never finds it taken by a thread it does not
+// have.
+
+/// A free list as it waits in the depot, written over its first block.
+struct Chunk {
+    FreeBlock first;  // the list itself starts here
+    FreeBlock* last;
+    std::size_t count;
+    Chunk* next_chunk;
+};
+static_assert(sizeof(Chunk) <= kSmallestBlock - kHeaderSize);
+
+/// A free list, its last block and its length.
+struct FreeList {
+    FreeBlock* head = nullptr;
+    FreeBlock* last = nullptr;
+    std::size_t count = 0;
+};
+
+class Depot {
+public:
+    /// Keeps `list` (blocks of `size_class`) if it fits; else returns it,
+    /// for the system.
+    FreeList leave(FreeList list, std::size_t size_class) noexcept {
+        if (list.head == nullptr) return {};
+        const std::lock_guard lock(*this);
+        Class& kept = classes_[size_class];
+        if (kept.count.load(std::memory_order_relaxed) + list.count > capacity(size_class)) return list;
+        FreeBlock* const second = list.head->next;
+        kept.chunks = new (list.head) Chunk{{second}, list.last, list.count, kept.chunks};
+        kept.count.fetch_add(list.count, std::memory_order_relaxed);
+        return {};
+    }
+
+    /// A list that some exited thread left, or an empty one.
+    FreeList adopt(std::size_t size_class) noexcept {
+        Class& kept = classes_[size_class];
+        if (kept.count.load(std::memory_order_relaxed) == 0) return {};  // no lock for nothing
+        const std::lock_guard lock(*this);
+        Chunk* chunk = kept.chunks;
+        if (chunk == nullptr) return {};
+        kept.chunks = chunk->next_chunk;
+        kept.count.fetch_sub(chunk->count, std::memory_order_relaxed);
+        return {&chunk->first, chunk->last, chunk->count};
+    }
+
+    // BasicLockable, for lock_guard and the fork handlers.
+    void lock() noexcept {
+        while (locked_.exchange(true, std::memory_order_acquire)) {
+            while (locked_.load(std::memory_order_relaxed)) {
+            }
+        }
+    }
+    void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+    static constexpr std::size_t capacity(std::size_t size_class) noexcept {
+        return (kCacheBytes / kSmallestBlock) >> size_class;
+    }
+
+private:
+    struct Class {
+        Chunk* chunks = nullptr;
+        std::atomic<std::size_t> count{0};  // blocks; read without the lock to skip an empty class
+    };
+    std::atomic<bool> locked_{false};
+    std::array<Class, kClassCount> classes_{};
+};
+
+/// The depot: made on first use and never destroyed (threads may exit after
+/// main() returns), so its blocks stay reachable for LeakSanitizer.
+Depot& depot() {
+    static Depot* const instance = [] {
+        auto* made = new Depot;
+        ::pthread_atfork([] { depot().lock(); }, [] { depot().unlock(); }, [] { depot().unlock(); });
+        return made;
+    }();
+    return *instance;
+}
+
 /// One thread's cache. Only the owning thread touches `own_`; other threads
 /// push onto `returned_`, which the owner takes whole.
 class ThreadCache {
@@ -67,11 +157,16 @@ public:
 
     /// Owner only.
     void* allocate(std::size_t size_class) {
-        OwnList& own = own_[size_class];
+        FreeList& own = own_[size_class];
         if (own.head == nullptr) take_returned(size_class);
+        if (own.head == nullptr) adopt(size_class);
         if (FreeBlock* free = own.head) {
             own.head = free->next;
+            if (own.head == nullptr) own.last = nullptr;
             --own.count;
+            // An adopted block still names the cache that left it (its line
+            // is about to be written anyway).
+            header_of(reinterpret_cast<std::byte*>(free) - kHeaderSize).owner = this;
             return free;  // it lies where the block's object goes
         }
         std::byte* block = system_block(block_size(size_class), this);
@@ -81,12 +176,13 @@ public:
 
     /// Owner only.
     void free_own(std::byte* block, std::size_t size_class) noexcept {
-        OwnList& own = own_[size_class];
+        FreeList& own = own_[size_class];
         if (own.count >= capacity(size_class)) {
             to_system(block);
             return;
         }
         own.head = new (object_of(block)) FreeBlock{own.head};
+        if (own.last == nullptr) own.last = own.head;
         ++own.count;
     }
 
@@ -109,43 +205,55 @@ public:
         }
     }
 
-    /// The owner exits: frees what is cached and closes the returned lists;
-    /// the cache itself goes when the last block it handed out comes back.
+    /// The owner exits: leaves what is cached in the depot (the rest goes
+    /// back to the system) and closes the returned lists; the cache itself
+    /// goes when the last block it handed out comes back.
     void retire() noexcept {
         std::int64_t freed = 0;
         for (std::size_t c = 0; c < kClassCount; ++c) {
-            freed += free_all(std::exchange(own_[c].head, nullptr));
-            own_[c].count = 0;
-            freed += free_all(returned_[c].head.exchange(closed(), std::memory_order_acquire));
+            for (const FreeList& list : {std::exchange(own_[c], FreeList{}),
+                                         list_of(returned_[c].head.exchange(closed(), std::memory_order_acquire))}) {
+                freed += static_cast<std::int64_t>(list.count);
+                free_all(depot().leave(list, c).head);
+            }
         }
         const std::int64_t outstanding = from_system_ - freed;
         if (late_frees_.fetch_sub(outstanding, std::memory_order_acq_rel) - outstanding == 0) delete this;
     }
 
 private:
-    struct OwnList {
-        FreeBlock* head = nullptr;
-        std::size_t count = 0;
-    };
     struct alignas(64) ReturnedList {
         std::atomic<FreeBlock*> head{nullptr};
     };
 
     static FreeBlock* closed() noexcept { return reinterpret_cast<FreeBlock*>(std::uintptr_t{1}); }
     static constexpr std::size_t capacity(std::size_t size_class) noexcept {
-        return (kCacheBytes / kSmallestBlock) >> size_class;  // a shift: this is on every free
+        return Depot::capacity(size_class);  // a shift: this is on every free
+    }
+
+    // Blocks an exited thread left: this cache's from now on.
+    void adopt(std::size_t size_class) noexcept {
+        own_[size_class] = depot().adopt(size_class);
+        from_system_ += static_cast<std::int64_t>(own_[size_class].count);
+    }
+
+    /// A list and its length and last block (each block is touched once
+    /// more before it is used anyway).
+    static FreeList list_of(FreeBlock* head) noexcept {
+        FreeList list{head, nullptr, 0};
+        for (FreeBlock* free = head; free != nullptr; free = free->next) {
+            list.last = free;
+            ++list.count;
+        }
+        return list;
     }
 
     void take_returned(std::size_t size_class) noexcept {
         std::atomic<FreeBlock*>& head = returned_[size_class].head;
         if (head.load(std::memory_order_relaxed) == nullptr) return;
-        OwnList& own = own_[size_class];
-        own.head = head.exchange(nullptr, std::memory_order_acquire);
-        // Count what came back (each block is touched once more before it is
-        // used anyway), and keep no more than the cache's capacity.
-        std::size_t count = 0;
-        for (FreeBlock* free = own.head; free != nullptr; free = free->next) ++count;
-        own.count = count;
+        FreeList& own = own_[size_class];
+        own = list_of(head.exchange(nullptr, std::memory_order_acquire));
+        // No more than the cache's capacity.
         while (own.count > capacity(size_class)) {
             FreeBlock* extra = own.head;
             own.head = extra->next;
@@ -159,18 +267,15 @@ private:
         --from_system_;
     }
 
-    static std::int64_t free_all(FreeBlock* list) noexcept {
-        std::int64_t count = 0;
+    static void free_all(FreeBlock* list) noexcept {
         while (list != nullptr) {
             FreeBlock* next = list->next;
             ::operator delete(reinterpret_cast<std::byte*>(list) - kHeaderSize);
             list = next;
-            ++count;
         }
-        return count;
     }
 
-    std::array<OwnList, kClassCount> own_{};
+    std::array<FreeList, kClassCount> own_{};
     std::int64_t from_system_ = 0;  // blocks this cache took from the system and has not given back
     std::array<ReturnedList, kClassCount> returned_{};
     alignas(64) std::atomic<std::int64_t> late_frees_{0};  // blocks freed after retire(), minus those then outstanding

@@ -12,9 +12,12 @@
 // worker's cache, and a task that crosses threads costs one compare-and-swap.
 //
 // Lifetime: blocks, not pools, own the caches' memory. When a thread exits, its
-// cache frees every block it holds, marks its returned lists closed, and lives
-// on only while blocks it handed out are still alive; the last of those, freed
-// on any thread, deletes it. So a future may outlive its pool and its worker,
+// cache leaves the blocks it holds to a depot that threads created later adopt
+// from before they ask the system (at most one cache's worth per size class;
+// the rest is freed), marks its returned lists closed, and lives on only while
+// blocks it handed out are still alive; the last of those, freed on any
+// thread, deletes it. So threads that come and go (a submitter per request)
+// reuse the same memory instead of a malloc and a free per task. So a future may outlive its pool and its worker,
 // and any number of pools share the same per-thread caches. Each size class
 // keeps at most kCacheBytes per thread — what a burst of a million tasks of
 // up to 128 bytes (an empty task with a small capture is 72) needs, so that
