@@ -28,10 +28,11 @@
 namespace tandem_bench {
 
 /// Busy work the optimizer cannot remove: `iterations` turns of an empty loop.
-/// The driver calibrates how many turns make one microsecond.
-inline void spin(std::uint64_t iterations) noexcept {
-    for (std::uint64_t i = 0; i < iterations; ++i) asm volatile("" ::: "memory");
-}
+/// The driver calibrates how many turns make one microsecond. One copy of the
+/// code, out of line (main.cpp): inlined into each peer's file, the same loop
+/// ran up to twice as fast or slow as the calibration's, depending only on
+/// where the linker happened to put it.
+void spin(std::uint64_t iterations) noexcept;
 
 /// The function mapped in workload (d): splitmix64's finaliser, a few ns.
 constexpr std::uint64_t mix(std::uint64_t x) noexcept {
