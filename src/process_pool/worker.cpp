@@ -189,9 +189,8 @@ private:
         SlotHeader* slot = replies_.slot();
         slot->task_id = id;
         slot->kind = outcome.raised ? MessageKind::raised : MessageKind::result;
-        const std::optional<SpillWriter::Place>& placed = reply_place_.claimed;
-        if (outcome.placed != 0 && placed && placed->ref.size == outcome.placed) {
-            name_spill(*slot, placed->ref);
+        if (outcome.placed != 0 && reply_place_.claimed) {
+            name_spill(*slot, reply_place_.claimed->ref);  // written there by the trampoline
         } else {
             write_message(*slot, outcome.payload, {}, reply_spills_, replies_, socket_fd_);
         }
