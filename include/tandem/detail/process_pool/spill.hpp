@@ -24,18 +24,18 @@
 // Only the maker writes: the reader maps it read-only, and the maker seals it
 // against writable mappings by anyone else (Writers::creator), so a worker
 // cannot rewrite a call the parent may have to send to another worker.
+// The descriptors themselves are open only while hold_worker_starts() is
+// held (private_fds.hpp): a writer closes its copy once sent, a reader once
+// mapped, so no forked worker ever inherits another's.
 //
 // A call can also be written straight into a buffer (claim(), then the
 // slot names it with name_spill()): a large call in the parent, a large
 // result in the worker, each encoded in place instead of copied from a
 // buffer of its own. The parent holds such a call's buffer until the reply
 // comes, since a worker that dies first leaves the call to run elsewhere.
-// The descriptors themselves are open only while hold_worker_starts() is
-// held (private_fds.hpp): a writer closes its copy once sent, a reader once
-// mapped, so no forked worker ever inherits another's.
 //
 // write_message() and read_message() choose and undo the carrier of a
-// message (task_ring.hpp's Carrier); both sides of the pool use only them:
+// message (task_ring.hpp's Carrier):
 //
 //     SlotHeader* slot = ring.slot();                                   // writer
 //     slot->task_id = id;
