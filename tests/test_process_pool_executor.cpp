@@ -461,6 +461,7 @@ TEST_P(ProcessPoolTest, LargeCallsRunAgainWithTheirOwnBytesAfterTheirWorkerDies)
     ASSERT_EQ(::close(::open(other_marker.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600)), 0);  // never crashes
     {
         ProcessPoolExecutor pool({.max_workers = 1, .start_method = GetParam(), .max_retries = 1});
+        ASSERT_EQ(pool.submit(square, 3).result(20s), 9);  // the worker is ready: the next calls go in place
         const auto first = data(1), second = data(2), third = data(3);
         auto crashing = pool.submit(crash_once_then_sum, path, first);
         auto behind = pool.submit(crash_once_then_sum, other_marker, second);
