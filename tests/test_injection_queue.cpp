@@ -161,21 +161,29 @@ TEST(InjectionQueue, CloseDuringPushesLeavesExactlyTheAcceptedOnes) {
     std::vector<Item> items = make_items(kSubmitters, kPerSubmitter);
     InjectionQueue queue(2);
     std::atomic<std::size_t> accepted{0};
+    std::atomic<std::size_t> accepted_late{0};  // pushes begun after close() returned, yet accepted
     std::atomic<std::size_t> started{0};
+    std::atomic<bool> close_returned{false};
     std::vector<std::thread> submitters;
     for (std::size_t s = 0; s < kSubmitters; ++s) {
         submitters.emplace_back([&, s] {
             started.fetch_add(1);
             for (std::size_t i = 0; i < kPerSubmitter; ++i) {
-                if (queue.push(&items[s * kPerSubmitter + i])) accepted.fetch_add(1, std::memory_order_relaxed);
+                // Read before the push: a push that starts after close() returned must be refused.
+                // (Counting after the push would race with close(): an accepted push may not have
+                // counted itself yet when close() returns.)
+                const bool late = close_returned.load();
+                if (!queue.push(&items[s * kPerSubmitter + i])) continue;
+                accepted.fetch_add(1, std::memory_order_relaxed);
+                if (late) accepted_late.fetch_add(1, std::memory_order_relaxed);
             }
         });
     }
     while (started.load() < kSubmitters || accepted.load() < 1000) std::this_thread::yield();
     queue.close();
-    const std::size_t accepted_at_close = accepted.load();
+    close_returned.store(true);
     for (std::thread& thread : submitters) thread.join();
-    EXPECT_EQ(accepted.load(), accepted_at_close) << "a push was accepted after close() returned";
+    EXPECT_EQ(accepted_late.load(), 0U) << "a push begun after close() returned was accepted";
     std::size_t drained = 0;
     while (queue.pop(drained) != nullptr) ++drained;
     EXPECT_EQ(drained, accepted.load());

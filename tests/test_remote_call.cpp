@@ -483,10 +483,11 @@ TEST(RemoteCall, APlacedCallWritesTheBytesEncodeCallWrites) {
     static_assert(placeable_call_v<decltype(&sum_inside), std::vector<double>, int, int>);
     static_assert(!placeable_call_v<decltype(&count_words), std::vector<std::string>>);
     static_assert(!placeable_call_v<decltype(&write_to), PipeEnd, std::string>);
-    const PlacedCall placed(&scaled, values, 2.0);
+    const double factor = 2.0;  // named: a PlacedCall refers to its arguments until written
+    const PlacedCall placed(&scaled, values, factor);
     Bytes written(placed.size());
     placed.write(written.data());
-    EXPECT_EQ(written, encoded(&scaled, values, 2.0));
+    EXPECT_EQ(written, encoded(&scaled, values, factor));
     EXPECT_EQ(take_result<std::vector<double>>(run_bytes(written)), (std::vector<double>{3.0, 5.0, 6.0}));
 }
 
